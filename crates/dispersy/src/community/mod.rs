@@ -1,0 +1,3 @@
+//! Communities and their meta-messages.
+
+pub mod policy;

@@ -1,0 +1,8 @@
+//! The sans-IO core of dispersy.
+#![deny(missing_docs)]
+
+pub mod community;
+pub mod crypto;
+pub mod ids;
+pub mod time;
+pub mod wire;
