@@ -4,5 +4,6 @@
 pub mod community;
 pub mod crypto;
 pub mod ids;
+pub mod store;
 pub mod time;
 pub mod wire;
