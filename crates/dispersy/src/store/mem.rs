@@ -48,7 +48,7 @@ impl MemStore {
         let range = if low > high {
             // An empty range; BTreeMap::range panics when start > end.
             self.messages
-                .range((Bound::Excluded(lo), Bound::Excluded(lo)))
+                .range((Bound::Included(lo), Bound::Excluded(lo)))
         } else {
             self.messages.range(lo..=hi)
         };
