@@ -4,6 +4,8 @@
 pub mod community;
 pub mod crypto;
 pub mod ids;
+pub mod node;
 pub mod store;
+pub mod testing;
 pub mod time;
 pub mod wire;

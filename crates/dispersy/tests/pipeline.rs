@@ -1,0 +1,291 @@
+//! Multi-node checks of the message pipeline on the sans-IO core.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use dispersy::community::payload::Layout;
+use dispersy::community::policy::Authentication;
+use dispersy::community::{Definition, MetaMessage};
+use dispersy::crypto::PrivateKey;
+use dispersy::ids::{GlobalTime, MetaId};
+use dispersy::node::{Config, Event, Node};
+use dispersy::store::{MemStore, RangeQuery};
+use dispersy::testing::Network;
+use dispersy::wire::{Authors, Draft, KeyEncoding};
+use rand::SeedableRng;
+
+const POST: MetaId = MetaId(1);
+const PROFILE: MetaId = MetaId(2);
+const CHAT: MetaId = MetaId(3);
+const NOTE: MetaId = MetaId(4);
+
+fn key(seed: u64) -> PrivateKey {
+    PrivateKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+}
+
+fn definition() -> Definition {
+    let text: Arc<Layout> = Arc::new(Layout::Text);
+    Definition::builder(key(1000).public().clone())
+        .kind("test")
+        .meta(
+            MetaMessage::new(1, "post")
+                .sequenced()
+                .payload_schema(text.clone()),
+        )
+        .meta(
+            MetaMessage::new(2, "profile")
+                .last_sync(1)
+                .payload_schema(text.clone()),
+        )
+        .meta(
+            MetaMessage::new(3, "chat")
+                .direct()
+                .payload_schema(text.clone()),
+        )
+        .meta(
+            MetaMessage::new(4, "note")
+                .authentication(Authentication::Member {
+                    encoding: KeyEncoding::MemberId,
+                })
+                .payload_schema(text),
+        )
+        .build()
+        .unwrap()
+}
+
+fn text(s: &str) -> Vec<u8> {
+    Layout::Text.encode(s.as_bytes()).unwrap()
+}
+
+/// `n` nodes in one community, every node knowing every other as a peer.
+fn network(n: usize, seed: u64) -> Network {
+    let mut net = Network::new(seed);
+    for i in 0..n {
+        let config = Config {
+            seed: seed * 1000 + i as u64,
+            ..Config::default()
+        };
+        let node = Node::new(config, key(i as u64 + 1), Box::new(MemStore::new()));
+        net.add(node);
+    }
+    let def = definition();
+    for i in 0..n {
+        net.with(i, |node, now| node.join(now, def.clone()).unwrap());
+        for j in 0..n {
+            if i != j {
+                let id = def.id();
+                net.with(i, |node, now| {
+                    node.add_peer(now, id, Network::address(j)).unwrap()
+                });
+            }
+        }
+    }
+    net
+}
+
+fn count(node: &Node, meta: MetaId) -> usize {
+    let id = definition().id();
+    let mut q = RangeQuery::between(GlobalTime(1), GlobalTime::MAX, usize::MAX);
+    q.metas = Some(vec![meta]);
+    node.store().range(&id, &q).unwrap().len()
+}
+
+fn messages(events: &[Event], meta: MetaId) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message(m) if m.meta == meta => {
+                Some(String::from_utf8(Layout::Text.decode(&m.payload).unwrap().to_vec()).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn full_sync_messages_reach_peers_in_order() {
+    let mut net = network(3, 1);
+    let id = definition().id();
+    for i in 0..5 {
+        net.with(0, |n, now| {
+            n.create_message(now, id, POST, &text(&format!("post {i}")), &[])
+                .unwrap()
+        });
+    }
+    net.run_for(std::time::Duration::from_secs(1));
+    for i in 1..3 {
+        assert_eq!(count(net.node(i), POST), 5, "node {i}");
+        let got = messages(&net.take_events(i), POST);
+        assert_eq!(got, (0..5).map(|i| format!("post {i}")).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn sequence_gap_is_fetched() {
+    let mut net = network(2, 2);
+    let id = definition().id();
+    let b = net.stop(1).unwrap();
+    for i in 0..3 {
+        net.with(0, |n, now| {
+            n.create_message(now, id, POST, &text(&format!("early {i}")), &[])
+                .unwrap()
+        });
+    }
+    net.run_for(std::time::Duration::from_secs(1));
+    net.restart(1, b);
+    net.with(0, |n, now| {
+        n.create_message(now, id, POST, &text("late"), &[]).unwrap()
+    });
+    net.run_for(std::time::Duration::from_secs(1));
+    assert_eq!(count(net.node(1), POST), 4);
+    let got = messages(&net.take_events(1), POST);
+    assert_eq!(got, vec!["early 0", "early 1", "early 2", "late"]);
+    assert_eq!(net.node(1).delayed_count(&id), 0);
+}
+
+#[test]
+fn unknown_member_id_fetches_identity() {
+    let mut net = network(2, 3);
+    let id = definition().id();
+    net.with(0, |n, now| {
+        n.create_message(now, id, NOTE, &text("by id"), &[])
+            .unwrap()
+    });
+    net.run_for(std::time::Duration::from_secs(1));
+    assert_eq!(count(net.node(1), NOTE), 1);
+    assert_eq!(messages(&net.take_events(1), NOTE), vec!["by id"]);
+    let stats = net.node(1).community_stats(&id).unwrap();
+    assert_eq!(stats.delayed.get("identity"), Some(&1));
+}
+
+#[test]
+fn last_sync_keeps_the_newest() {
+    let mut net = network(2, 4);
+    let id = definition().id();
+    for i in 0..3 {
+        net.with(0, |n, now| {
+            n.create_message(now, id, PROFILE, &text(&format!("v{i}")), &[])
+                .unwrap()
+        });
+    }
+    net.run_for(std::time::Duration::from_secs(1));
+    for i in 0..2 {
+        assert_eq!(count(net.node(i), PROFILE), 1);
+    }
+    let mut q = RangeQuery::between(GlobalTime(1), GlobalTime::MAX, 10);
+    q.metas = Some(vec![PROFILE]);
+    let kept = net.node(1).store().range(&id, &q).unwrap();
+    assert!(kept[0].packet.ends_with(&[]) && kept[0].global_time > GlobalTime(2));
+}
+
+#[test]
+fn direct_messages_are_delivered_not_stored() {
+    let mut net = network(2, 5);
+    let id = definition().id();
+    let to = Network::address(1);
+    net.with(0, |n, now| {
+        n.create_message(now, id, CHAT, &text("hi"), &[to]).unwrap()
+    });
+    net.run_for(std::time::Duration::from_secs(1));
+    assert_eq!(messages(&net.take_events(1), CHAT), vec!["hi"]);
+    assert_eq!(count(net.node(1), CHAT), 0);
+}
+
+#[test]
+fn conflicting_messages_resolve_the_same_everywhere() {
+    let mut net = network(3, 6);
+    let def = definition();
+    let author = key(77);
+    let make = |body: &str| -> Bytes {
+        let payload = text(body);
+        Draft {
+            prefix: def.prefix(),
+            message_byte: PROFILE.0,
+            authors: Authors::Member(author.public(), KeyEncoding::PublicKey),
+            resolution: None,
+            global_time: GlobalTime(3),
+            sequence: None,
+            payload: &payload,
+        }
+        .encode(&[Some(&author)])
+        .unwrap()
+    };
+    let (x, y) = (make("x"), make("y"));
+    let src = Network::address(0);
+    net.with(1, |n, now| {
+        n.handle_datagram(now, src, x.clone()).unwrap();
+        n.handle_datagram(now, src, y.clone()).unwrap();
+    });
+    net.with(2, |n, now| {
+        n.handle_datagram(now, src, y.clone()).unwrap();
+        n.handle_datagram(now, src, x.clone()).unwrap();
+    });
+    let winner = if x < y { &x } else { &y };
+    let id = def.id();
+    let mid = author.member_id();
+    for i in 1..3 {
+        let got = net
+            .node(i)
+            .store()
+            .message(
+                &id,
+                &dispersy::ids::MessageId {
+                    member: mid,
+                    global_time: GlobalTime(3),
+                },
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got.packet, winner, "node {i}");
+    }
+}
+
+#[test]
+fn hostile_datagrams_are_counted_not_fatal() {
+    let mut net = network(2, 7);
+    let def = definition();
+    let id = def.id();
+    let src = Network::address(0);
+    let good = net.with(0, |n, now| {
+        n.create_message(now, id, POST, &text("fine"), &[]).unwrap()
+    });
+    let mut bad_sig = good.packet.to_vec();
+    let last = bad_sig.len() - 1;
+    bad_sig[last] ^= 1;
+    let mut truncated = good.packet.to_vec();
+    truncated.truncate(truncated.len() - 70);
+    let author = key(78);
+    let bad_payload = Draft {
+        prefix: def.prefix(),
+        message_byte: POST.0,
+        authors: Authors::Member(author.public(), KeyEncoding::PublicKey),
+        resolution: None,
+        global_time: GlobalTime(2),
+        sequence: Some(dispersy::ids::SequenceNumber(1)),
+        payload: &[0, 9, b'x'],
+    }
+    .encode(&[Some(&author)])
+    .unwrap();
+    let mut foreign = good.packet.to_vec();
+    foreign[5] ^= 0xff;
+    for junk in [
+        Bytes::from(bad_sig),
+        Bytes::from(truncated),
+        bad_payload,
+        Bytes::from(foreign),
+        Bytes::from_static(b"\x01garbage"),
+        Bytes::new(),
+    ] {
+        net.with(1, |n, now| n.handle_datagram(now, src, junk).unwrap());
+    }
+    let stats = net.node(1).stats();
+    assert_eq!(stats.drops.get("bad-signature"), Some(&1));
+    assert_eq!(stats.drops.get("unknown-community"), Some(&1));
+    assert_eq!(stats.drops.get("not-dispersy"), Some(&1));
+    assert_eq!(stats.drops.get("truncated"), Some(&2));
+    assert_eq!(stats.drops.get("bad-payload"), Some(&1));
+    assert_eq!(stats.total_drops(), 6);
+    assert_eq!(count(net.node(1), POST), 0);
+}
