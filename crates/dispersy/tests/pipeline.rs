@@ -10,7 +10,7 @@ use dispersy::community::policy::Authentication;
 use dispersy::community::{Definition, MetaMessage};
 use dispersy::crypto::PrivateKey;
 use dispersy::ids::{GlobalTime, MetaId};
-use dispersy::node::{Config, Event, Node};
+use dispersy::node::{Config, Event, Node, SignatureDecision};
 use dispersy::store::{MemStore, RangeQuery};
 use dispersy::testing::Network;
 use dispersy::wire::{Authors, Draft, KeyEncoding};
@@ -20,6 +20,7 @@ const POST: MetaId = MetaId(1);
 const PROFILE: MetaId = MetaId(2);
 const CHAT: MetaId = MetaId(3);
 const NOTE: MetaId = MetaId(4);
+const CONTRACT: MetaId = MetaId(5);
 
 fn key(seed: u64) -> PrivateKey {
     PrivateKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
@@ -48,6 +49,13 @@ fn definition() -> Definition {
             MetaMessage::new(4, "note")
                 .authentication(Authentication::Member {
                     encoding: KeyEncoding::MemberId,
+                })
+                .payload_schema(text.clone()),
+        )
+        .meta(
+            MetaMessage::new(5, "contract")
+                .authentication(Authentication::DoubleMember {
+                    encoding: KeyEncoding::PublicKey,
                 })
                 .payload_schema(text),
         )
@@ -288,4 +296,94 @@ fn hostile_datagrams_are_counted_not_fatal() {
     assert_eq!(stats.drops.get("bad-payload"), Some(&1));
     assert_eq!(stats.total_drops(), 6);
     assert_eq!(count(net.node(1), POST), 0);
+}
+
+fn signature_round(decision: SignatureDecision, accept_modified: bool) -> (Network, Vec<Event>) {
+    let mut net = network(3, 8);
+    let id = definition().id();
+    let b_key = net.node(1).public_key().clone();
+    let handle = net.with(0, |n, now| {
+        n.request_signature(
+            now,
+            id,
+            CONTRACT,
+            &text("deal"),
+            &b_key,
+            Network::address(1),
+            std::time::Duration::from_secs(5),
+            accept_modified,
+        )
+        .unwrap()
+    });
+    net.run_for(std::time::Duration::from_millis(100));
+    let request = net
+        .take_events(1)
+        .into_iter()
+        .find_map(|e| match e {
+            Event::SignatureRequested {
+                request, payload, ..
+            } => {
+                assert_eq!(Layout::Text.decode(&payload).unwrap(), b"deal");
+                Some(request)
+            }
+            _ => None,
+        })
+        .expect("B was asked to sign");
+    net.with(1, |n, now| {
+        n.answer_signature(now, request, decision).unwrap()
+    });
+    net.run_for(std::time::Duration::from_secs(6));
+    let events = net.take_events(0);
+    let completed: Vec<_> = events
+        .iter()
+        .filter(|e| matches!(e, Event::SignatureCompleted { request, .. } if *request == handle))
+        .collect();
+    assert_eq!(completed.len(), 1, "exactly one completion: {events:?}");
+    (net, events)
+}
+
+fn completed_message(events: &[Event]) -> Option<dispersy::ids::MessageId> {
+    events.iter().find_map(|e| match e {
+        Event::SignatureCompleted { message, .. } => *message,
+        _ => None,
+    })
+}
+
+#[test]
+fn double_signature_accepted_is_stored_everywhere() {
+    let (net, events) = signature_round(SignatureDecision::Accept, false);
+    let id = completed_message(&events).expect("completed");
+    let cid = definition().id();
+    for i in 0..3 {
+        let m = net
+            .node(i)
+            .store()
+            .message(&cid, &id)
+            .unwrap()
+            .expect("stored");
+        assert_eq!(m.second_member, Some(net.node(1).member_id()), "node {i}");
+    }
+}
+
+#[test]
+fn double_signature_modified_needs_consent() {
+    let modified = SignatureDecision::Modify(text("better deal"));
+    let (_, events) = signature_round(modified.clone(), false);
+    assert_eq!(completed_message(&events), None);
+    let (net, events) = signature_round(modified, true);
+    let id = completed_message(&events).expect("completed");
+    let m = net
+        .node(2)
+        .store()
+        .message(&definition().id(), &id)
+        .unwrap()
+        .expect("stored");
+    assert!(m.packet.windows(11).any(|w| w == b"better deal"));
+}
+
+#[test]
+fn double_signature_refused_times_out() {
+    let (net, events) = signature_round(SignatureDecision::Refuse, false);
+    assert_eq!(completed_message(&events), None);
+    assert_eq!(count(net.node(0), CONTRACT), 0);
 }

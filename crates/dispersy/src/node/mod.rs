@@ -30,6 +30,7 @@ mod event;
 mod keys;
 mod missing;
 mod pipeline;
+mod signature;
 mod stats;
 mod walk;
 
@@ -43,6 +44,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 pub use event::{Delivered, Event, Transmit};
+pub use signature::SignatureDecision;
 pub use stats::{Counters, DropReason, Traffic};
 
 use self::community::CommunityState;
@@ -153,6 +155,7 @@ pub struct Node {
     events: VecDeque<Event>,
     stats: Counters,
     wakes: Vec<(CommunityId, Wake)>,
+    signatures: signature::Signatures,
     dirty: bool,
 }
 
@@ -181,6 +184,7 @@ impl Node {
             events: VecDeque::new(),
             stats: Counters::default(),
             wakes: Vec::new(),
+            signatures: signature::Signatures::default(),
             dirty: false,
             config,
         }
@@ -329,6 +333,7 @@ impl Node {
 
     /// Handles timers: delayed-message expiry, walker steps, request timeouts.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), NodeError> {
+        self.expire_signatures(now);
         let ids: Vec<CommunityId> = self.communities.keys().copied().collect();
         for id in ids {
             self.expire_delayed(now, id);
@@ -350,10 +355,11 @@ impl Node {
 
     /// When [`Node::handle_timeout`] should be called next (`None`: nothing scheduled).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.communities
+        let communities = self
+            .communities
             .values()
-            .filter_map(CommunityState::next_timeout)
-            .min()
+            .filter_map(CommunityState::next_timeout);
+        communities.chain(self.signatures.next_deadline()).min()
     }
 
     fn commit(&mut self) -> Result<(), NodeError> {

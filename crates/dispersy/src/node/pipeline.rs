@@ -263,8 +263,7 @@ impl Node {
             | Some(Builtin::MissingMessage(_))
             | Some(Builtin::MissingProof(_)) => self.on_missing(now, inc),
             Some(Builtin::SignatureRequest(_)) | Some(Builtin::SignatureResponse(_)) => {
-                self.count_drop(Some(inc.community), DropReason::Unsolicited);
-                Ok(())
+                self.on_signature(now, inc)
             }
             _ => match inc.meta.clone() {
                 Some(meta) if meta.is_synced() => self.on_synced(now, inc, &meta),
