@@ -14,12 +14,18 @@ relay in the lab, so any arrival is a direct path through both NATs. Its time is
 two first arrivals (each host's own clock from its start; hosts start within ~0.1 s of each
 other), its steps the larger "walks" count at those arrivals.
 
+With --kept SECONDS, a connected pair is also "kept" when a message arrived each way at least
+SECONDS after the pair connected: the path through both NATs was still open then. Send
+messages rarely (ipv8_peer.py --send-interval longer than the NAT timeout) so that only the
+walker's own traffic can have kept the mappings alive.
+
 "mapping-check" events (scripts/nat-lab-probe.py) are listed per host.
 
 --expect FILE holds lines (blank and '#' lines ignored):
     pair HOST_A HOST_B yes|no|any
     mapping HOST DELAY[:KEEPALIVE] yes|no
     reached HOST N            (HOST connected with at least N other hosts)
+    kept HOST_A HOST_B yes|no|any   (needs --kept)
 Each line is checked and the report ends with "nat-lab: N passed, N failed"; the exit status is
 1 if any expectation failed.
 """
@@ -63,6 +69,9 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir")
     parser.add_argument("--expect", default=None, help="expectations file (see above)")
+    parser.add_argument("--kept", type=float, default=None, metavar="SECONDS",
+                        help="also report, per connected pair, whether a message arrived each way "
+                             "at least SECONDS after the pair connected (was the path still open?)")
     parser.add_argument("--json", default=None, help="write the matrix here (default OUT_DIR/matrix.json)")
     args = parser.parse_args()
 
@@ -94,6 +103,14 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915
                 continue
             first[name][sender] = e
 
+    # all arrival times at b from a
+    arrivals: dict[tuple[str, str], list[float]] = {}
+    for name in names:
+        for e in events[name]:
+            sender = mids.get(str(e.get("sender")))
+            if e.get("event") == "message-received" and sender is not None and sender != name:
+                arrivals.setdefault((sender, name), []).append(float(e.get("t", 0)))
+
     pairs = {}
     for i, a in enumerate(names):
         for b in names[i + 1:]:
@@ -106,6 +123,12 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915
                 entry["steps"] = max(steps) if steps else None
                 entry["seen_at_b"] = ab.get("address")
                 entry["seen_at_a"] = ba.get("address")
+                if args.kept is not None:
+                    after = entry["seconds"] + args.kept
+                    entry["kept"] = (max(arrivals.get((a, b), [0])) >= after
+                                     and max(arrivals.get((b, a), [0])) >= after)
+                    entry["last_each_way"] = [max(arrivals.get((a, b), [0])),
+                                              max(arrivals.get((b, a), [0]))]
             pairs[f"{a}|{b}"] = entry
 
     def cell(a: str, b: str) -> str:
@@ -129,6 +152,20 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915
         if (p["a_to_b"] or p["b_to_a"]) and not p["connected"]:
             way = f"{p['a']} -> {p['b']}" if p["a_to_b"] else f"{p['b']} -> {p['a']}"
             print(f"  one-way: only {way} arrived")
+
+    if args.kept is not None:
+        print(f"\nkept (a message each way at least {args.kept:g} s after the pair connected)")
+        print("".ljust(width) + "".join(n.ljust(width) for n in names))
+        for a in names:
+            row = []
+            for b in names:
+                if a == b:
+                    row.append(".")
+                    continue
+                key = f"{a}|{b}" if f"{a}|{b}" in pairs else f"{b}|{a}"
+                p = pairs[key]
+                row.append("--" if not p["connected"] else ("kept" if p["kept"] else "no"))
+            print(a.ljust(width) + "".join(c.ljust(width) for c in row))
 
     mapping = []
     for name in names:
@@ -167,6 +204,12 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915
                 a, b, want = words[1], words[2], words[3]
                 key = f"{a}|{b}" if f"{a}|{b}" in pairs else f"{b}|{a}"
                 got = pairs[key]["connected"]
+                ok = want == "any" or got == (want == "yes")
+                what += f" (got {'yes' if got else 'no'})"
+            elif words[0] == "kept":
+                a, b, want = words[1], words[2], words[3]
+                key = f"{a}|{b}" if f"{a}|{b}" in pairs else f"{b}|{a}"
+                got = bool(pairs[key].get("kept"))
                 ok = want == "any" or got == (want == "yes")
                 what += f" (got {'yes' if got else 'no'})"
             elif words[0] == "mapping":
