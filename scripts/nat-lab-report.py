@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build the NAT lab's connectivity matrix from the hosts' JSON-line outputs.
 
-Usage: nat-lab-report.py OUT_DIR [--expect FILE] [--json PATH]
+Usage: nat-lab-report.py OUT_DIR [--expect FILE]... [--kept SECONDS] [--json PATH]
 
 OUT_DIR is what `scripts/nat-lab run` leaves: hosts.json (the hosts, in order) and NAME.jsonl per
 host. Each host's output must follow the JSON-line schema of scripts/ipv8_peer.py: one "started"
@@ -21,7 +21,7 @@ walker's own traffic can have kept the mappings alive.
 
 "mapping-check" events (scripts/nat-lab-probe.py) are listed per host.
 
---expect FILE holds lines (blank and '#' lines ignored):
+--expect FILE (repeatable) holds lines (blank and '#' lines ignored):
     pair HOST_A HOST_B yes|no|any
     mapping HOST DELAY[:KEEPALIVE] yes|no
     reached HOST N            (HOST connected with at least N other hosts)
@@ -68,7 +68,8 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir")
-    parser.add_argument("--expect", default=None, help="expectations file (see above)")
+    parser.add_argument("--expect", action="append", default=[],
+                        help="expectations file (see above; repeatable)")
     parser.add_argument("--kept", type=float, default=None, metavar="SECONDS",
                         help="also report, per connected pair, whether a message arrived each way "
                              "at least SECONDS after the pair connected (was the path still open?)")
@@ -193,8 +194,10 @@ def main() -> int:  # noqa: C901, PLR0912, PLR0915
     if not args.expect:
         return 0
     passed = failed = 0
-    with open(args.expect) as handle:
-        lines = [ln.split("#")[0].split() for ln in handle]
+    lines = []
+    for path in args.expect:
+        with open(path) as handle:
+            lines += [ln.split("#")[0].split() for ln in handle]
     for words in lines:
         if not words:
             continue
