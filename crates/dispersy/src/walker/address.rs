@@ -487,14 +487,9 @@ impl AddressEstimator {
     }
 }
 
-/// An IPv4 socket address, for tests.
-#[cfg(test)]
-pub(crate) fn v4(a: u8, b: u8, c: u8, d: u8, port: u16) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(a, b, c, d)), port)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::testutil::v4;
     use super::*;
 
     const LIFE: Duration = Duration::from_secs(300);

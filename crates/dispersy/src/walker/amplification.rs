@@ -398,7 +398,7 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    use super::super::address::v4;
+    use super::super::testutil::v4;
     use super::*;
 
     fn limits() -> AmplificationLimits {

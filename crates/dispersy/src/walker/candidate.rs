@@ -214,7 +214,7 @@ impl Candidate {
 mod tests {
     use std::time::Duration;
 
-    use super::super::address::v4;
+    use super::super::testutil::v4;
     use super::*;
 
     fn at(ms: u64) -> Instant {

@@ -74,8 +74,11 @@ mod address;
 mod amplification;
 mod cache;
 mod candidate;
+mod exchange;
 mod state;
 mod table;
+#[cfg(test)]
+mod testutil;
 mod tracker;
 
 use std::net::SocketAddr;
@@ -94,7 +97,8 @@ pub use amplification::{
 };
 pub use cache::{CacheError, RequestCache};
 pub use candidate::{Candidate, Category};
-pub use state::{PendingWalk, RequestOutcome, ResponseOutcome, Walker};
+pub use exchange::{RequestOutcome, ResponseOutcome};
+pub use state::{PendingWalk, Walker};
 pub use table::{Candidates, IntroduceMode, TableStats};
 pub use tracker::{Tracker, TrackerStats};
 
@@ -450,25 +454,7 @@ fn cookie_from(extensions: &Extensions) -> Option<Bytes> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    /// A seeded RNG for a randomized test: the seed comes from `DISPERSY_TEST_SEED` when set,
-    /// else it is derived from the test name; it is printed so a failure can be replayed.
-    pub(crate) fn seeded(test: &str) -> (u64, ChaCha8Rng) {
-        let seed = std::env::var("DISPERSY_TEST_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| {
-                test.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-                    (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-                })
-            });
-        println!("{test}: seed {seed} (set DISPERSY_TEST_SEED to replay)");
-        (seed, ChaCha8Rng::seed_from_u64(seed))
-    }
-
+mod tests {
     #[test]
     fn default_config_is_dispersy_and_valid() {
         let c = super::Config::default();

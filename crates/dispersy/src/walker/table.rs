@@ -412,8 +412,8 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    use super::super::address::v4;
-    use super::super::tests::seeded;
+    use super::super::testutil::seeded;
+    use super::super::testutil::v4;
     use super::*;
 
     fn secs(s: f64) -> Instant {
@@ -448,6 +448,16 @@ mod tests {
                 _ => unreachable!(),
             }
         }
+    }
+
+    fn intro(
+        t: &mut Candidates,
+        now: Instant,
+        requester: &Candidate,
+        mode: IntroduceMode,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<SocketAddr> {
+        t.introduce(now, &Config::default(), &local(), requester, mode, rng)
     }
 
     fn set(addrs: impl IntoIterator<Item = SocketAddr>) -> Vec<u16> {
@@ -496,16 +506,7 @@ mod tests {
         let requester = Candidate::new(v4(1, 0, 0, 1, port("r")));
         let mut seen = Vec::new();
         for _ in 0..40 {
-            let got = t
-                .introduce(
-                    now,
-                    &config,
-                    &local(),
-                    &requester,
-                    IntroduceMode::CoinFlip,
-                    &mut rng,
-                )
-                .unwrap();
+            let got = intro(&mut t, now, &requester, IntroduceMode::CoinFlip, &mut rng).unwrap();
             assert_ne!(got, requester.address, "seed {seed}");
             seen.push(got);
         }
@@ -534,27 +535,13 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let nobody = Candidate::new(v4(9, 9, 9, 9, 9));
         assert_eq!(
-            t.introduce(
-                now,
-                &config,
-                &local(),
-                &nobody,
-                IntroduceMode::CoinFlip,
-                &mut rng
-            ),
+            intro(&mut t, now, &nobody, IntroduceMode::CoinFlip, &mut rng),
             None
         );
         flagged(&mut t, &config, now, 1, "i");
         flagged(&mut t, &config, now, 2, "d");
         assert_eq!(
-            t.introduce(
-                now,
-                &config,
-                &local(),
-                &nobody,
-                IntroduceMode::CoinFlip,
-                &mut rng
-            ),
+            intro(&mut t, now, &nobody, IntroduceMode::CoinFlip, &mut rng),
             None
         );
     }
@@ -574,15 +561,7 @@ mod tests {
             t.get_mut(addr).unwrap().last_stumble = Some(now);
             let requester = t.get(addr).unwrap().clone();
             got.push(
-                t.introduce(
-                    now,
-                    &config,
-                    &local(),
-                    &requester,
-                    IntroduceMode::CoinFlip,
-                    &mut rng,
-                )
-                .map(|a| a.port()),
+                intro(&mut t, now, &requester, IntroduceMode::CoinFlip, &mut rng).map(|a| a.port()),
             );
         }
         assert_eq!(
@@ -610,16 +589,9 @@ mod tests {
         let requester = t.get(v4(1, 0, 0, 1, 3)).unwrap().clone();
         let got: Vec<u16> = (0..8)
             .map(|_| {
-                t.introduce(
-                    now,
-                    &config,
-                    &local(),
-                    &requester,
-                    IntroduceMode::RoundRobin,
-                    &mut rng,
-                )
-                .unwrap()
-                .port()
+                intro(&mut t, now, &requester, IntroduceMode::RoundRobin, &mut rng)
+                    .unwrap()
+                    .port()
             })
             .collect();
         assert_eq!(got, [1, 2, 4, 5, 1, 2, 4, 5]);
@@ -637,14 +609,8 @@ mod tests {
         let rounds = 2000;
         let walks = (0..rounds)
             .filter(|_| {
-                t.introduce(
-                    now,
-                    &config,
-                    &local(),
-                    &requester,
-                    IntroduceMode::CoinFlip,
-                    &mut rng,
-                ) == Some(v4(1, 0, 0, 1, 1))
+                intro(&mut t, now, &requester, IntroduceMode::CoinFlip, &mut rng)
+                    == Some(v4(1, 0, 0, 1, 1))
             })
             .count();
         let share = walks as f64 / rounds as f64;

@@ -154,7 +154,7 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
-    use super::super::address::v4;
+    use super::super::testutil::v4;
     use super::super::{Sender, Transmit};
     use super::*;
     use crate::ids::GlobalTime;
