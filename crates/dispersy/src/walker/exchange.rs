@@ -897,3 +897,209 @@ mod tests {
         assert_eq!(b.walker.stats().table.evictions, 2);
     }
 }
+
+#[cfg(test)]
+mod hostile {
+    use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+
+    use rand::Rng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::super::testutil::{Peer, seeded, v4};
+    use super::*;
+    use crate::ids::{GlobalTime, MemberId};
+    use crate::walker::Config;
+
+    fn addr(rng: &mut ChaCha8Rng) -> SocketAddr {
+        let port = if rng.gen_bool(0.05) {
+            0
+        } else {
+            rng.gen_range(1..5)
+        };
+        match rng.gen_range(0..6) {
+            0 => v4(0, 0, 0, 0, port),
+            1 => v4(127, 0, 0, 1, port),
+            2 => v4(2, 0, 0, 2, 1002), // the node itself
+            3 => SocketAddr::new(
+                IpAddr::V6(Ipv6Addr::new(
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    0,
+                    rng.gen_range(1..4),
+                )),
+                port,
+            ),
+            4 => v4(255, 255, 255, 255, port),
+            _ => v4(
+                9,
+                rng.gen_range(0..3),
+                rng.gen_range(0..3),
+                rng.gen_range(0..40),
+                port,
+            ),
+        }
+    }
+
+    fn style(rng: &mut ChaCha8Rng) -> WalkerStyle {
+        if rng.gen_bool(0.5) {
+            WalkerStyle::Old
+        } else {
+            WalkerStyle::New
+        }
+    }
+
+    /// Random walker messages from random (often invalid or spoofed) addresses never panic and
+    /// never grow any table past its bound.
+    #[test]
+    fn random_messages_keep_every_bound() {
+        let (seed, mut rng) = seeded("random_messages_keep_every_bound");
+        let mut b = Peer::public(2, v4(2, 0, 0, 2, 1002));
+        b.walker = Walker::new(
+            Config {
+                max_candidates: 16,
+                max_outstanding_requests: 4,
+                ..Config::default()
+            },
+            b.me,
+            Instant::ZERO,
+        );
+        for step in 0..5_000u64 {
+            let now = Instant::from_micros(step * 250_000);
+            let sender = Sender {
+                address: addr(&mut rng),
+                member: MemberId([rng.gen_range(0..4); 20]),
+                global_time: GlobalTime(rng.r#gen()),
+            };
+            let id = rng.gen_range(0..8u16);
+            let mut ext = Extensions::new();
+            if rng.gen_bool(0.2) {
+                let len = rng.gen_range(0..80);
+                let junk: Vec<u8> = (0..len).map(|_| rng.r#gen()).collect();
+                let _ = ext.push(
+                    if rng.gen_bool(0.5) {
+                        kind::COOKIE
+                    } else {
+                        kind::COOKIE_ECHO
+                    },
+                    junk,
+                );
+            }
+            b.shared.amplification.on_received(now, sender.address, 200);
+            match rng.gen_range(0..6) {
+                0 => {
+                    let _ = b.walker.handle_timeout(now, &mut b.shared, &mut b.rng);
+                }
+                1 => {
+                    let to = addr(&mut rng);
+                    let _ = b.walker.walk_to(now, &b.shared, to, &mut b.rng);
+                }
+                2 => {
+                    let req = IntroductionRequest {
+                        style: style(&mut rng),
+                        destination: addr(&mut rng),
+                        source_lan: addr(&mut rng),
+                        source_wan: addr(&mut rng),
+                        advice: rng.r#gen(),
+                        connection_type: [
+                            ConnectionType::Unknown,
+                            ConnectionType::Public,
+                            ConnectionType::SymmetricNat,
+                        ][rng.gen_range(0..3)],
+                        supports_new_style: rng.r#gen(),
+                        tunnel: false,
+                        unused_flags: 0,
+                        identifier: id,
+                        sync: None,
+                        extra: Bytes::new(),
+                    };
+                    if let Ok(out) = b.walker.on_introduction_request(
+                        now,
+                        &mut b.shared,
+                        sender,
+                        &req,
+                        &ext,
+                        &mut b.rng,
+                    ) {
+                        let r = &out.response.payload;
+                        if r.style == WalkerStyle::Old {
+                            for a in [
+                                r.destination,
+                                r.source_lan,
+                                r.source_wan,
+                                r.lan_introduction,
+                                r.wan_introduction,
+                            ] {
+                                assert!(a.is_ipv4(), "old style with {a}, seed {seed}");
+                            }
+                        }
+                        if let Some(p) = out.puncture_request {
+                            assert_ne!(p.destination, out.requester, "seed {seed}");
+                        }
+                    }
+                }
+                3 => {
+                    let resp = IntroductionResponse {
+                        style: style(&mut rng),
+                        destination: addr(&mut rng),
+                        source_lan: addr(&mut rng),
+                        source_wan: addr(&mut rng),
+                        lan_introduction: addr(&mut rng),
+                        wan_introduction: addr(&mut rng),
+                        connection_type: ConnectionType::Unknown,
+                        supports_new_style: rng.r#gen(),
+                        intro_supports_new_style: rng.r#gen(),
+                        peer_limit_reached: false,
+                        unused_flags: 0,
+                        identifier: id,
+                        extra: Bytes::new(),
+                    };
+                    let _ =
+                        b.walker
+                            .on_introduction_response(now, &mut b.shared, sender, &resp, &ext);
+                }
+                4 => {
+                    let pr = PunctureRequest {
+                        style: style(&mut rng),
+                        lan_walker: addr(&mut rng),
+                        wan_walker: addr(&mut rng),
+                        identifier: id,
+                    };
+                    if let Ok(p) = b
+                        .walker
+                        .on_puncture_request(now, &b.shared, sender.address, &pr)
+                    {
+                        assert!(is_valid(p.destination), "seed {seed}");
+                        assert!(!b.shared.addresses.is_ours(p.destination), "seed {seed}");
+                    }
+                }
+                _ => {
+                    let p = Puncture {
+                        style: style(&mut rng),
+                        source_lan: addr(&mut rng),
+                        source_wan: addr(&mut rng),
+                        identifier: id,
+                    };
+                    let _ = b.walker.on_puncture(now, &mut b.shared, sender, &p);
+                }
+            }
+            assert!(b.walker.candidates().len() <= 16, "seed {seed}");
+            assert!(b.walker.pending().count() <= 4, "seed {seed}");
+            assert!(
+                b.walker
+                    .candidates()
+                    .iter()
+                    .all(|c| !b.shared.addresses.is_ours(c.address) && is_valid(c.address)),
+                "seed {seed}"
+            );
+        }
+        let s = b.walker.stats();
+        assert!(
+            s.requests_received > 0 && s.dropped > 0,
+            "the test exercised both paths: {s:?}"
+        );
+    }
+}

@@ -629,7 +629,7 @@ mod tests {
         for (port, f) in [(1, "e"), (2, "s"), (3, "i"), (4, "d")] {
             flagged(&mut t, &config, now, port, f);
         }
-        let rounds = 20_000;
+        let rounds = 100_000;
         let mut counts = [0usize; 4];
         for _ in 0..rounds {
             let a = t.walk_target(now, &config, &local(), &mut rng).unwrap();
