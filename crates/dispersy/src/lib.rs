@@ -8,4 +8,5 @@ pub mod node;
 pub mod store;
 pub mod testing;
 pub mod time;
+pub mod walker;
 pub mod wire;
