@@ -1,7 +1,7 @@
 //! The four policies of a meta-message: who signs it (authentication), who may create it
 //! (resolution), how it spreads and is kept (distribution) and where it goes (destination).
 //!
-//! Allowed combinations (checked by [`super::MetaMessage::validate`]):
+//! Allowed combinations (checked by [`crate::community::MetaMessage::validate`]):
 //!
 //! | authentication | resolution | distribution | destination |
 //! |---|---|---|---|
