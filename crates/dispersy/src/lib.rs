@@ -5,4 +5,5 @@ pub mod community;
 pub mod crypto;
 pub mod ids;
 pub mod time;
+pub mod timeline;
 pub mod wire;
