@@ -42,18 +42,66 @@ struct Case {
     remove: Vec<bool>,
 }
 
-fn grant() -> impl Strategy<Value = Grant> {
-    (0..MEMBERS, 0..METAS.len(), 1u8..=15).prop_map(|(m, i, bits)| Grant {
-        member: member(m),
-        meta: METAS[i],
-        permissions: Permissions(bits),
-    })
+/// A meta-message, mostly the protected and dynamic ones.
+fn meta() -> impl Strategy<Value = MetaId> {
+    prop_oneof![8 => Just(0usize), 3 => Just(1), 1 => Just(2), 1 => Just(3), 1 => Just(4)]
+        .prop_map(|i| METAS[i])
+}
+
+/// Permission bits, each likely enough that delegation chains form.
+fn bits() -> impl Strategy<Value = Permissions> {
+    (
+        prop::bool::weighted(0.5),
+        prop::bool::weighted(0.6),
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.2),
+    )
+        .prop_map(|(p, a, r, u)| {
+            let bits = [p, a, r, u]
+                .iter()
+                .zip(BITS)
+                .filter(|(on, _)| **on)
+                .fold(Permissions::default(), |acc, (_, bit)| acc.union(bit));
+            if bits.0 == 0 {
+                Permissions::AUTHORIZE
+            } else {
+                bits
+            }
+        })
+}
+
+/// Grants to 1-2 members, on one meta-message (usually) or two.
+fn grants() -> impl Strategy<Value = Vec<Grant>> {
+    let one = (0..MEMBERS, bits());
+    (
+        meta(),
+        vec(one, 1..=2),
+        prop::option::weighted(0.2, (meta(), 0..MEMBERS, bits())),
+    )
+        .prop_map(|(meta, members, extra)| {
+            let mut grants: Vec<Grant> = members
+                .into_iter()
+                .map(|(m, permissions)| Grant {
+                    member: member(m),
+                    meta,
+                    permissions,
+                })
+                .collect();
+            if let Some((meta, m, permissions)) = extra {
+                grants.push(Grant {
+                    member: member(m),
+                    meta,
+                    permissions,
+                });
+            }
+            grants
+        })
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
-        5 => vec(grant(), 1..=3).prop_map(Kind::Authorize),
-        3 => vec(grant(), 1..=3).prop_map(Kind::Revoke),
+        6 => grants().prop_map(Kind::Authorize),
+        2 => grants().prop_map(Kind::Revoke),
         2 => (0u8..2).prop_map(|i| Kind::DynamicSettings(vec![(DYNAMIC, i)])),
         1 => any::<bool>().prop_map(|hard| Kind::DestroyCommunity(if hard {
             DestroyKind::Hard
@@ -63,9 +111,16 @@ fn kind() -> impl Strategy<Value = Kind> {
     ]
 }
 
+/// Authors: the master a third of the time.
+fn author() -> impl Strategy<Value = u8> {
+    prop_oneof![2 => Just(0u8), 4 => 1..MEMBERS]
+}
+
 fn message() -> impl Strategy<Value = PermissionMessage> {
-    // A one-byte tiebreak makes equal tiebreaks common, so the message-id fallback is exercised.
-    (0..MEMBERS, 1u64..=20, any::<u8>(), kind()).prop_map(|(author, t, tiebreak, kind)| {
+    // The master writes early (global times 1-12) so that delegations have room to grow; a
+    // one-byte tiebreak makes equal tiebreaks common, so the message-id fallback is exercised.
+    (author(), 0u64..20, any::<u8>(), kind()).prop_map(|(author, t, tiebreak, kind)| {
+        let t = if author == 0 { 1 + t * 12 / 20 } else { 1 + t };
         PermissionMessage {
             id: MessageId {
                 member: member(author),
@@ -394,3 +449,4 @@ fn deltas_report_every_changed_answer() {
         Ok(())
     });
 }
+
