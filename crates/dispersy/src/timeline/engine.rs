@@ -30,6 +30,10 @@ const MIN_ID: MessageId = MessageId {
     member: MemberId([0; 20]),
     global_time: GlobalTime::ZERO,
 };
+const MAX_ID: MessageId = MessageId {
+    member: MemberId([u8::MAX; 20]),
+    global_time: GlobalTime(u64::MAX),
+};
 
 /// The bookkeeping of one insert or removal.
 #[derive(Debug, Default)]
@@ -52,12 +56,17 @@ impl Timeline {
         if self.messages.contains_key(&message.id) {
             return Err(Error::Duplicate(message.id));
         }
-        if self.messages.len() >= self.config.max_messages {
+        let message = message.normalize(self.config.max_entries, |m| self.resolution_count(m))?;
+        let entries = self.entries.saturating_add(message.entries());
+        if self.messages.len() >= self.config.max_messages
+            || entries > self.config.max_total_entries
+        {
             return Err(Error::Full {
-                max: self.config.max_messages,
+                max_messages: self.config.max_messages,
+                max_total_entries: self.config.max_total_entries,
             });
         }
-        let message = message.normalize(self.config.max_entries, |m| self.resolution_count(m))?;
+        self.entries = entries;
         let id = message.id;
         let destruction = self.destruction();
         let mut run = Run::default();
@@ -81,6 +90,7 @@ impl Timeline {
     pub fn remove(&mut self, id: &MessageId) -> Option<(PermissionMessage, Delta)> {
         let destruction = self.destruction();
         let stored = self.messages.remove(id)?;
+        self.entries = self.entries.saturating_sub(stored.message.entries());
         self.register(&stored.message, false);
         let mut run = Run::default();
         if stored.effective {
@@ -125,15 +135,9 @@ impl Timeline {
                 bit,
             };
             if add {
-                self.dependents
-                    .entry(key)
-                    .or_default()
-                    .insert((at, message.id));
-            } else if let Some(set) = self.dependents.get_mut(&key) {
-                set.remove(&(at, message.id));
-                if set.is_empty() {
-                    self.dependents.remove(&key);
-                }
+                self.dependents.insert((key, at, message.id));
+            } else {
+                self.dependents.remove(&(key, at, message.id));
             }
         }
     }
@@ -227,12 +231,13 @@ impl Timeline {
             permission: key.bit,
             range: GtRange { from, until },
         });
-        let Some(dependents) = self.dependents.get(&key) else {
-            return;
+        let start = Bound::Included((key, from, MIN_ID));
+        let end = match until {
+            Some(until) => Bound::Excluded((key, until, MIN_ID)),
+            None => Bound::Included((key, GlobalTime(u64::MAX), MAX_ID)),
         };
-        let end = until.map_or(Bound::Unbounded, |u| Bound::Excluded((u, MIN_ID)));
-        let woken = dependents.range((Bound::Included((from, MIN_ID)), end));
-        for (_, id) in woken {
+        let woken = self.dependents.range((start, end));
+        for (_, _, id) in woken {
             if let Some(stored) = self.messages.get(id) {
                 run.work.insert(work_item(&stored.message));
             }

@@ -1,10 +1,12 @@
 //! The indexes built from EFFECTIVE permission messages: who holds which permission from which
 //! global time on, and which resolution policy each dynamic meta-message has.
 //!
-//! Both are per-key ordered maps from global time to the messages written at that time, so a
-//! lookup "as of global time t" is one `range(..=t).next_back()`: O(log n).
+//! Both are ordered maps keyed by (key, global time), so a lookup "as of global time t" is one
+//! `range(..=t).next_back()`: O(log n). The holding index is one flat map with small sorted
+//! vectors inside, because almost every key is written once by one message: nested maps would
+//! allocate a mostly empty B-tree node per key and per slot.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use super::message::Tiebreak;
@@ -32,11 +34,15 @@ impl HoldKey {
     }
 }
 
-/// The effective authorize and revoke messages that write one key at one global time.
+/// The last global time, for inclusive range ends.
+const END: GlobalTime = GlobalTime(u64::MAX);
+
+/// The effective authorize and revoke messages that write one key at one global time, each
+/// sorted by message id (usually one message in all).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Slot {
-    pub grants: BTreeSet<MessageId>,
-    pub revokes: BTreeSet<MessageId>,
+    pub grants: Vec<MessageId>,
+    pub revokes: Vec<MessageId>,
 }
 
 impl Slot {
@@ -52,7 +58,7 @@ impl Slot {
     }
 
     /// The messages that make [`Slot::held`] what it is.
-    pub fn deciding(&self) -> &BTreeSet<MessageId> {
+    pub fn deciding(&self) -> &[MessageId] {
         if self.revokes.is_empty() {
             &self.grants
         } else {
@@ -87,15 +93,14 @@ pub(crate) struct KeyChange {
 /// Holdings written by effective authorize and revoke messages.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Holdings {
-    map: BTreeMap<HoldKey, BTreeMap<GlobalTime, Slot>>,
-    slots: usize,
+    map: BTreeMap<(HoldKey, GlobalTime), Slot>,
 }
 
 impl Holdings {
     pub fn at(&self, key: &HoldKey, t: GlobalTime) -> Holding<'_> {
         self.map
-            .get(key)
-            .and_then(|times| times.range(..=t).next_back())
+            .range((*key, GlobalTime::ZERO)..=(*key, t))
+            .next_back()
             .map_or(Holding::Never, |(_, slot)| Holding::Slot(slot))
     }
 
@@ -110,37 +115,32 @@ impl Holdings {
         add: bool,
     ) -> Option<KeyChange> {
         let before = self.at(&key, t).held();
-        let times = self.map.entry(key).or_default();
-        let slot = times.entry(t).or_default();
-        let was_empty = slot.held().is_none();
-        let set = if revoke {
+        let slot = self.map.entry((key, t)).or_default();
+        let list = if revoke {
             &mut slot.revokes
         } else {
             &mut slot.grants
         };
-        if add {
-            set.insert(id);
-        } else {
-            set.remove(&id);
-        }
-        let now_empty = slot.held().is_none();
-        if now_empty {
-            times.remove(&t);
-        }
-        let until = times
-            .range((Bound::Excluded(t), Bound::Unbounded))
-            .next()
-            .map(|(gt, _)| *gt);
-        if times.is_empty() {
-            self.map.remove(&key);
-        }
-        match (was_empty, now_empty) {
-            (true, false) => self.slots += 1,
-            (false, true) => self.slots -= 1,
+        match (list.binary_search(&id), add) {
+            (Err(at), true) => list.insert(at, id),
+            (Ok(at), false) => {
+                list.remove(at);
+            }
             _ => {}
         }
+        if slot.held().is_none() {
+            self.map.remove(&(key, t));
+        }
         let after = self.at(&key, t).held();
-        (before != after).then_some(KeyChange {
+        if before == after {
+            return None;
+        }
+        let until = self
+            .map
+            .range((Bound::Excluded((key, t)), Bound::Included((key, END))))
+            .next()
+            .map(|((_, gt), _)| *gt);
+        Some(KeyChange {
             key,
             from: t,
             until,
@@ -148,24 +148,25 @@ impl Holdings {
     }
 
     /// Every key of one member with its value at `t`.
-    pub fn of_member(
-        &self,
-        member: MemberId,
-        t: GlobalTime,
-    ) -> impl Iterator<Item = (HoldKey, Holding<'_>)> + '_ {
+    pub fn of_member(&self, member: MemberId, t: GlobalTime) -> Vec<(HoldKey, Holding<'_>)> {
         let (lo, hi) = HoldKey::member_bounds(member);
-        self.map.range(lo..=hi).map(move |(key, times)| {
-            let holding = times
-                .range(..=t)
-                .next_back()
-                .map_or(Holding::Never, |(_, slot)| Holding::Slot(slot));
-            (*key, holding)
-        })
+        let mut out: Vec<(HoldKey, Holding<'_>)> = Vec::new();
+        for ((key, gt), slot) in self.map.range((lo, GlobalTime::ZERO)..=(hi, END)) {
+            if out.last().is_none_or(|(k, _)| k != key) {
+                out.push((*key, Holding::Never));
+            }
+            if *gt <= t
+                && let Some(last) = out.last_mut()
+            {
+                last.1 = Holding::Slot(slot);
+            }
+        }
+        out
     }
 
     /// Number of non-empty (key, global time) slots.
     pub fn slots(&self) -> usize {
-        self.slots
+        self.map.len()
     }
 }
 
@@ -302,7 +303,6 @@ mod tests {
         h.write(KEY, GlobalTime(5), mid(1, 5), true, false);
         h.write(KEY, GlobalTime(6), mid(2, 6), false, false);
         assert_eq!(h.slots(), 0);
-        assert!(h.map.is_empty());
     }
 
     #[test]

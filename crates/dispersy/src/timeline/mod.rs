@@ -168,11 +168,14 @@ pub enum Error {
         /// The cap.
         max: usize,
     },
-    /// The timeline holds [`Config::max_messages`] messages already.
-    #[error("timeline full ({max} messages)")]
+    /// Holding the message would pass [`Config::max_messages`] or
+    /// [`Config::max_total_entries`].
+    #[error("timeline full (at most {max_messages} messages, {max_total_entries} entries)")]
     Full {
-        /// The cap.
-        max: usize,
+        /// The message cap.
+        max_messages: usize,
+        /// The entry cap.
+        max_total_entries: usize,
     },
     /// A community meta-message uses the byte of a built-in message.
     #[error("meta-message {0} is a built-in message byte")]
@@ -187,6 +190,9 @@ pub enum Error {
 pub struct Config {
     /// Most permission messages held; more are refused with [`Error::Full`].
     pub max_messages: usize,
+    /// Most entries (grants or settings) over all messages held; more are refused with
+    /// [`Error::Full`]. Memory grows with entries, not messages.
+    pub max_total_entries: usize,
     /// Most entries (grants or settings) in one message; more are refused with
     /// [`Error::TooManyEntries`]. A 1,500-byte authorize carries at most about 700.
     pub max_entries: usize,
@@ -195,7 +201,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            max_messages: 65_536,
+            max_messages: 16_384,
+            max_total_entries: 65_536,
             max_entries: 1_024,
         }
     }
@@ -236,13 +243,15 @@ pub struct Timeline {
     /// Community meta-messages plus the two linear built-ins.
     metas: BTreeMap<MetaId, Resolution>,
     messages: BTreeMap<MessageId, Stored>,
-    /// For each holding, the non-master messages whose effectiveness depends on it, by the
-    /// global time they are judged at.
-    dependents: BTreeMap<HoldKey, BTreeSet<(GlobalTime, MessageId)>>,
+    /// (holding, judged-at global time, message) for every non-master message whose
+    /// effectiveness depends on that holding.
+    dependents: BTreeSet<(HoldKey, GlobalTime, MessageId)>,
     holdings: Holdings,
     policies: Policies,
     destroys: BTreeSet<DestroyEntry>,
     effective: usize,
+    /// Entries over all messages held.
+    entries: usize,
 }
 
 impl Timeline {
@@ -273,11 +282,12 @@ impl Timeline {
             config,
             metas: table,
             messages: BTreeMap::new(),
-            dependents: BTreeMap::new(),
+            dependents: BTreeSet::new(),
             holdings: Holdings::default(),
             policies: Policies::default(),
             destroys: BTreeSet::new(),
             effective: 0,
+            entries: 0,
         })
     }
 

@@ -449,4 +449,3 @@ fn deltas_report_every_changed_answer() {
         Ok(())
     });
 }
-

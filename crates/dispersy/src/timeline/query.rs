@@ -60,6 +60,8 @@ pub struct Stats {
     pub holding_slots: usize,
     /// Effective (meta-message, setting) pairs in the policy index.
     pub policy_settings: usize,
+    /// Entries (grants or settings) over all messages held.
+    pub entries: usize,
 }
 
 #[derive(Default)]
@@ -283,6 +285,7 @@ impl Timeline {
             effective: self.effective,
             holding_slots: self.holdings.slots(),
             policy_settings: self.policies.len(),
+            entries: self.entries,
         }
     }
 }

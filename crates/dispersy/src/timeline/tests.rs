@@ -565,8 +565,9 @@ fn refusals() {
         MASTER,
         metas(),
         Config {
-            max_messages: 2,
-            max_entries: 4,
+            max_messages: 3,
+            max_total_entries: 4,
+            max_entries: 3,
         },
     )
     .expect("valid");
@@ -574,11 +575,26 @@ fn refusals() {
     insert(&mut tl, m.clone());
     assert_eq!(tl.insert(m), Err(Error::Duplicate(id(MASTER, 10))));
     insert(&mut tl, settings(MASTER, 11, DYNAMIC, 1));
-    assert_eq!(
-        tl.insert(settings(MASTER, 12, DYNAMIC, 0)),
-        Err(Error::Full { max: 2 })
+    let full = Err(Error::Full {
+        max_messages: 3,
+        max_total_entries: 4,
+    });
+    let three = authorize(
+        MASTER,
+        12,
+        &[
+            (member(1), PUBLIC, PERMIT),
+            (member(2), PUBLIC, PERMIT),
+            (member(3), PUBLIC, PERMIT),
+        ],
     );
-    assert_eq!(tl.len(), 2);
+    assert_eq!(tl.insert(three), full);
+    insert(&mut tl, settings(MASTER, 12, DYNAMIC, 0));
+    assert_eq!(tl.insert(settings(MASTER, 14, DYNAMIC, 1)), full);
+    assert_eq!(tl.len(), 3);
+    assert_eq!(tl.stats().entries, 3);
+    tl.remove(&id(MASTER, 11));
+    assert_eq!(tl.stats().entries, 2);
     assert_eq!(tl.remove(&id(member(5), 1)).map(|(m, _)| m.id), None);
 
     let reserved = Timeline::new(
