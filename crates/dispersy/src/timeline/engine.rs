@@ -182,7 +182,7 @@ impl Timeline {
         if add {
             self.effective += 1;
         } else {
-            self.effective -= 1;
+            self.effective = self.effective.saturating_sub(1);
         }
         match &message.kind {
             Kind::Authorize(grants) | Kind::Revoke(grants) => {

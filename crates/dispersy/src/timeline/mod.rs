@@ -78,25 +78,28 @@
 //! # Order independence
 //!
 //! Every query reads indexes built only from the effective messages, and effectiveness is the
-//! unique solution of the [rules](self#rules), evaluated in `(global time, stratum)` order. Ties are broken only by data
-//! carried in the messages: revoke beats authorize at the same global time; among
-//! dynamic-settings at the same global time the greatest `(tiebreak, message id)` wins; proofs
-//! list every deciding message, sorted by `(global time, member)`. The property tests insert
-//! random sets in random orders, remove some again, and compare every answer with a timeline
-//! built from the remaining set and with a naive reference that recomputes everything.
+//! unique solution of the [rules](self#rules), evaluated in `(global time, stratum)` order. Ties
+//! are broken only by data carried in the messages: revoke beats authorize at the same global
+//! time; among dynamic-settings at the same global time the greatest `(tiebreak, message id)`
+//! wins; proofs list every deciding message, sorted by `(global time, member)`. The property
+//! tests insert random sets in random orders, remove some again, and compare every answer with
+//! a timeline built from the remaining set and with a naive reference that recomputes
+//! everything.
 //!
 //! # Cost and bounds
 //!
 //! Queries are `O(b · log n)` (`b` permission bits asked, `n` messages held); `proof_chain` is
-//! linear in the chain. Insert and remove re-evaluate only messages woken by a holding change
-//! (see [`Timeline::insert`]); a late revoke that cuts a chain of `k` delegated authorizes costs
-//! `O(k · e · log n)`.
+//! linear in the chain. Insert and remove re-evaluate only the messages woken by a holding
+//! change (see [`Timeline::insert`]): usually none, and for a late revoke that cuts a chain of
+//! `k` delegated authorizes, `O(k · e · log n)`. Measured (release build, 10,100 messages: 100
+//! moderators each delegating `permit` to 100 members): 5-10 µs per insert in either order,
+//! under 1 µs per `check_message`, about 0.3 ms for a late revoke that disables 100 messages.
 //!
-//! Memory is bounded by [`Config::max_messages`] messages of at most [`Config::max_entries`]
-//! entries each. A message with one grant of one bit costs about 0.5 KiB across the message
-//! table, the holding index and the dependency index; a community with a few hundred
-//! permission messages needs well under a megabyte. At the cap, [`Timeline::insert`] refuses
-//! with [`Error::Full`].
+//! Memory is bounded by [`Config::max_messages`] messages, [`Config::max_entries`] entries per
+//! message and [`Config::max_total_entries`] entries in all; past a cap [`Timeline::insert`]
+//! refuses with [`Error::Full`]. Measured: about 0.6 KiB per single-grant message and 0.3 KiB
+//! per further entry, so a few hundred permission messages take a few hundred KiB and the
+//! default caps allow about 25 MiB.
 
 mod delta;
 mod engine;
