@@ -254,12 +254,7 @@ impl Policies {
 mod tests {
     use super::*;
 
-    fn mid(m: u8, t: u64) -> MessageId {
-        MessageId {
-            member: MemberId([m; 20]),
-            global_time: GlobalTime(t),
-        }
-    }
+    use crate::timeline::tests::message_id as mid;
 
     const KEY: HoldKey = HoldKey {
         member: MemberId([7; 20]),

@@ -238,12 +238,7 @@ mod tests {
     use super::*;
     use crate::wire::builtin::byte;
 
-    fn id(m: u8, t: u64) -> MessageId {
-        MessageId {
-            member: MemberId([m; 20]),
-            global_time: GlobalTime(t),
-        }
-    }
+    use crate::timeline::tests::message_id as id;
 
     fn counts(meta: MetaId) -> Option<usize> {
         match meta.0 {

@@ -23,8 +23,8 @@
 //!   on `dispersy-dynamic-settings` (resp. `dispersy-destroy-community`) at their own `t`.
 //! * Linear meta-message: a message by `X` at `t` is allowed iff `X` holds `permit` at `t`.
 //!   Public: always. Dynamic: the policy index at `t` is the one set by the latest effective
-//!   dynamic-settings with global time strictly below `t` (the greatest [`Tiebreak`] among
-//!   several at that global time), index 0 if there is none.
+//!   dynamic-settings with global time strictly below `t` (the greatest `(tiebreak, id)` among
+//!   several at that global time, see [`Tiebreak`]), index 0 if there is none.
 //! * Undo-other of a target of meta-message `M` at `t` by `X` needs `undo` on `M` at `t`.
 //! * The community is destroyed once an effective destroy-community is held; when several are,
 //!   [`Timeline::destruction`] reports a hard one before a soft one, then the lowest
@@ -47,11 +47,13 @@
 //!       else: store the packet; delta = timeline.insert(m)?; re-check (below)
 //!   undo-other of a target of meta M:  timeline.check_undo_other(author, M, t)
 //!   any other message of meta M:        timeline.check_message(author, M, t)?
+//!       (double-signed: every signer must pass)
 //!       not allowed: delay by proof (send missing-proof, and for a dynamic meta push
 //!       verdict.proof chain to the sender)
 //!
 //! after insert/remove, with delta:
-//!   delta.became_effective   -> resume messages delayed by proof
+//!   delta.effective or delta.became_effective non-empty
+//!                            -> retry messages delayed by proof
 //!   delta.became_ineffective -> mark stored permission messages ineffective (see below)
 //!   delta.recheck_messages() -> per meta M, re-check stored messages of M in the range:
 //!                               newly denied ones are undone, allowed-but-undone ones whose

@@ -38,6 +38,11 @@ fn timeline() -> Timeline {
     Timeline::new(MASTER, metas(), Config::default()).expect("valid meta table")
 }
 
+/// The id of member `[m; 20]`'s message at global time `t`.
+pub(super) fn message_id(m: u8, t: u64) -> MessageId {
+    id(member(m), t)
+}
+
 fn id(author: MemberId, t: u64) -> MessageId {
     MessageId {
         member: author,
