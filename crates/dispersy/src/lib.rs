@@ -8,5 +8,6 @@ pub mod node;
 pub mod store;
 pub mod testing;
 pub mod time;
+pub mod timeline;
 pub mod walker;
 pub mod wire;
