@@ -1,0 +1,855 @@
+//! The discrete-event engine.
+//!
+//! One thread, one virtual clock starting at [`Instant::ZERO`], one queue of events ordered by
+//! (time, insertion sequence). Processing an event gives at most one input to one node (a
+//! datagram, a timeout, a restart, or a scenario action), after which the engine drains that
+//! node: every `poll_transmit` is routed through the [`Network`] and every `poll_event` goes to
+//! the [`Hooks`], then `poll_timeout` is read. Only the latest deadline of each node is live:
+//! older queue entries carry a stale generation number and are skipped (and purged in bulk when
+//! they pile up).
+//!
+//! Cost per event: one heap pop and at most a few pushes (O(log n)), no allocation beyond what
+//! the nodes themselves allocate; datagram bodies are [`Bytes`] shared by every copy.
+
+use std::net::{SocketAddr, SocketAddrV4};
+use std::time::Duration;
+
+use bytes::Bytes;
+use dispersy::time::Instant;
+use serde::{Deserialize, Serialize};
+
+use crate::churn::{ChurnConfig, ChurnStats};
+use crate::dist::{SimRng, chance, derive_seed, stream};
+use crate::link::{DropReason, LinkSpec};
+use crate::log::{EventLog, Kind};
+use crate::nat::NatConfig;
+use crate::net::{ArriveOutcome, NetConfig, NetError, Network, Placement, SendOutcome, SiteId};
+use crate::node::{NodeContext, NodeId, SimNode, Transmit};
+use crate::queue::EventQueue;
+
+/// Most transmits or events taken from one node in one drain; the rest wait for its next input.
+pub const MAX_DRAIN: usize = 1 << 16;
+
+/// Errors setting up a simulation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// From the network model.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// No such node.
+    #[error("no node {0}")]
+    UnknownNode(NodeId),
+    /// The host already has a node.
+    #[error("node {0} is already attached")]
+    AlreadyAttached(NodeId),
+    /// A parameter out of range.
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+/// Whether to go on after a hook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep running.
+    Continue,
+    /// Stop the run.
+    Stop,
+}
+
+/// Why [`Sim::run_until`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// The next event is past the end time; the clock is at the end time.
+    Horizon,
+    /// Nothing left to do.
+    Idle,
+    /// A hook returned [`Flow::Stop`].
+    Hook,
+}
+
+/// What the engine tells the application around it. Every method has a default.
+pub trait Hooks<N: SimNode> {
+    /// A node emitted an event.
+    fn event(&mut self, now: Instant, node: NodeId, event: N::Event) {
+        let _ = (now, node, event);
+    }
+
+    /// A scheduled action is due (see [`Sim::schedule_action`]). Nodes touched through `ctl`
+    /// are drained afterwards.
+    fn action(&mut self, now: Instant, tag: u64, ctl: &mut Control<'_, N>) {
+        let _ = (now, tag, ctl);
+    }
+
+    /// A sampling tick (see [`Sim::set_sampling`]).
+    fn sample(&mut self, now: Instant, sim: &Sim<N>) -> Flow {
+        let _ = (now, sim);
+        Flow::Continue
+    }
+
+    /// A node went offline.
+    fn down(&mut self, now: Instant, node: NodeId, state: &mut N) {
+        let _ = (now, node, state);
+    }
+
+    /// A node comes back: return the node to run from now on, rebuilt from `old` keeping its
+    /// state (its store) or not. The default keeps the old object as it was.
+    fn restart(&mut self, now: Instant, ctx: &NodeContext, old: N, keep_state: bool) -> N {
+        let _ = (now, ctx, keep_state);
+        old
+    }
+}
+
+/// Access to nodes from [`Hooks::action`].
+#[derive(Debug)]
+pub struct Control<'a, N> {
+    slots: &'a mut [Slot<N>],
+    touched: &'a mut Vec<NodeId>,
+}
+
+impl<N> Control<'_, N> {
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Whether a node is online.
+    pub fn is_online(&self, id: NodeId) -> bool {
+        self.slots
+            .get(id.index())
+            .is_some_and(|s| s.online && s.node.is_some())
+    }
+
+    /// An online node, to give an input to; it is drained when the action returns.
+    pub fn node_mut(&mut self, id: NodeId) -> Option<&mut N> {
+        let slot = self.slots.get_mut(id.index())?;
+        if !slot.online {
+            return None;
+        }
+        let node = slot.node.as_mut()?;
+        self.touched.push(id);
+        Some(node)
+    }
+}
+
+/// Engine counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineStats {
+    /// Events processed (stale timers excluded).
+    pub events: u64,
+    /// Datagrams nodes sent.
+    pub transmits: u64,
+    /// Extra copies made by duplication.
+    pub duplicates: u64,
+    /// Datagrams handed to nodes.
+    pub delivered: u64,
+    /// Datagrams (and copies) dropped anywhere.
+    pub dropped: u64,
+    /// Datagrams (and copies) in the queue now.
+    pub in_flight: u64,
+    /// Timeouts handed to nodes.
+    pub timeouts: u64,
+    /// Superseded timer entries skipped or purged.
+    pub stale_timers: u64,
+    /// Node restarts.
+    pub restarts: u64,
+    /// Drains cut short by [`MAX_DRAIN`].
+    pub drain_overflows: u64,
+    /// Deadlines at or before `now` returned right after a timeout (pushed 1 µs on).
+    pub spinning_timers: u64,
+    /// Events found earlier than the clock (a bug if ever non-zero).
+    pub time_regressions: u64,
+}
+
+#[derive(Debug)]
+enum Ev {
+    Arrive {
+        origin: NodeId,
+        from: SocketAddrV4,
+        to: SocketAddrV4,
+        bytes: Bytes,
+    },
+    Deliver {
+        to: NodeId,
+        origin: NodeId,
+        from: SocketAddrV4,
+        bytes: Bytes,
+    },
+    Timeout {
+        node: NodeId,
+        generation: u32,
+    },
+    Kick {
+        node: NodeId,
+    },
+    Down {
+        node: NodeId,
+    },
+    Up {
+        node: NodeId,
+        keep: Option<bool>,
+    },
+    Partition {
+        id: u32,
+        active: bool,
+    },
+    Action {
+        tag: u64,
+    },
+    Sample,
+}
+
+#[derive(Debug)]
+struct Slot<N> {
+    node: Option<N>,
+    local: SocketAddrV4,
+    online: bool,
+    generation: u32,
+    deadline: Option<Instant>,
+    churn: Option<u32>,
+    incarnation: u32,
+    churn_stats: ChurnStats,
+}
+
+/// Everything but the nodes, so a node can be borrowed while its output is routed.
+#[derive(Debug)]
+struct Fabric {
+    now: Instant,
+    queue: EventQueue<Ev>,
+    net: Network,
+    log: EventLog,
+    stats: EngineStats,
+    stale_pending: u64,
+}
+
+/// A deterministic simulation of nodes of type `N`.
+#[derive(Debug)]
+pub struct Sim<N: SimNode> {
+    seed: u64,
+    slots: Vec<Slot<N>>,
+    fab: Fabric,
+    churn_models: Vec<ChurnConfig>,
+    churn_rng: SimRng,
+    sampling: Option<Duration>,
+    touched: Vec<NodeId>,
+}
+
+impl<N: SimNode> Sim<N> {
+    /// An empty simulation. `seed` decides every random choice of the network and churn, and
+    /// the nodes' seeds (see [`NodeContext::seed`]).
+    pub fn new(seed: u64, net: NetConfig) -> Result<Sim<N>, SimError> {
+        Ok(Sim {
+            seed,
+            slots: Vec::new(),
+            fab: Fabric {
+                now: Instant::ZERO,
+                queue: EventQueue::new(),
+                net: Network::new(net, stream(seed, "net", 0))?,
+                log: EventLog::new(true),
+                stats: EngineStats::default(),
+                stale_pending: 0,
+            },
+            churn_models: Vec::new(),
+            churn_rng: stream(seed, "churn", 0),
+            sampling: None,
+            touched: Vec::new(),
+        })
+    }
+
+    /// Whether datagram bytes enter the event-log hash (default yes). Lengths always do.
+    pub fn hash_payloads(&mut self, yes: bool) {
+        self.fab.log = EventLog::new(yes);
+    }
+
+    /// The run's seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The virtual clock.
+    pub fn now(&self) -> Instant {
+        self.fab.now
+    }
+
+    /// The network (counters, NATs, addresses).
+    pub fn net(&self) -> &Network {
+        &self.fab.net
+    }
+
+    /// Engine counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.fab.stats
+    }
+
+    /// Events waiting.
+    pub fn queue_len(&self) -> usize {
+        self.fab.queue.len()
+    }
+
+    /// SHA-256 of the event log so far, hex.
+    pub fn log_hash(&self) -> String {
+        self.fab.log.hex()
+    }
+
+    /// Records in the event log so far.
+    pub fn log_records(&self) -> u64 {
+        self.fab.log.records()
+    }
+
+    /// Number of hosts (attached or not).
+    pub fn node_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// A node, online or not.
+    pub fn node(&self, id: NodeId) -> Option<&N> {
+        self.slots.get(id.index())?.node.as_ref()
+    }
+
+    /// Whether a node is attached and online.
+    pub fn is_online(&self, id: NodeId) -> bool {
+        self.slots
+            .get(id.index())
+            .is_some_and(|s| s.online && s.node.is_some())
+    }
+
+    /// A node's churn history.
+    pub fn churn_stats(&self, id: NodeId) -> Option<&ChurnStats> {
+        self.slots.get(id.index()).map(|s| &s.churn_stats)
+    }
+
+    /// The seed of incarnation `incarnation` of node `id`.
+    pub fn node_seed(&self, id: NodeId, incarnation: u32) -> [u8; 32] {
+        derive_seed(
+            self.seed,
+            "node",
+            (u64::from(id.0) << 32) | u64::from(incarnation),
+        )
+    }
+
+    fn context(&self, id: NodeId) -> Option<NodeContext> {
+        let slot = self.slots.get(id.index())?;
+        Some(NodeContext {
+            id,
+            local_addr: SocketAddr::V4(slot.local),
+            seed: self.node_seed(id, slot.incarnation),
+            incarnation: slot.incarnation,
+        })
+    }
+
+    /// A NAT box on a public address of its own, for hosts placed behind it.
+    pub fn add_nat(&mut self, cfg: NatConfig) -> Result<SiteId, SimError> {
+        Ok(self.fab.net.add_nat(cfg)?)
+    }
+
+    /// A host without a node yet; [`Sim::attach`] gives it one.
+    pub fn add_host(
+        &mut self,
+        placement: Placement,
+        port: u16,
+        link: LinkSpec,
+    ) -> Result<NodeContext, SimError> {
+        let (id, local) = self.fab.net.add_host(placement, port, link)?;
+        self.slots.push(Slot {
+            node: None,
+            local,
+            online: true,
+            generation: 0,
+            deadline: None,
+            churn: None,
+            incarnation: 0,
+            churn_stats: ChurnStats::default(),
+        });
+        self.context(id).ok_or(SimError::UnknownNode(id))
+    }
+
+    /// Gives host `id` its node; it is first drained at the current time.
+    pub fn attach(&mut self, id: NodeId, node: N) -> Result<(), SimError> {
+        let slot = self
+            .slots
+            .get_mut(id.index())
+            .ok_or(SimError::UnknownNode(id))?;
+        if slot.node.is_some() {
+            return Err(SimError::AlreadyAttached(id));
+        }
+        slot.node = Some(node);
+        let now = self.fab.now;
+        self.fab.queue.push(now, Ev::Kick { node: id });
+        Ok(())
+    }
+
+    /// A host and its node in one go.
+    pub fn add_node(
+        &mut self,
+        placement: Placement,
+        port: u16,
+        link: LinkSpec,
+        build: impl FnOnce(&NodeContext) -> N,
+    ) -> Result<NodeId, SimError> {
+        let ctx = self.add_host(placement, port, link)?;
+        self.attach(ctx.id, build(&ctx))?;
+        Ok(ctx.id)
+    }
+
+    /// Registers a churn model; returns its index for [`Sim::enable_churn`].
+    pub fn add_churn_model(&mut self, cfg: ChurnConfig) -> Result<u32, SimError> {
+        cfg.validate().map_err(SimError::Invalid)?;
+        self.churn_models.push(cfg);
+        Ok(self.churn_models.len() as u32 - 1)
+    }
+
+    /// Puts node `id` under churn model `model`: its first session ends a session length
+    /// after `from`. Do not mix with [`Sim::schedule_down`] on the same node.
+    pub fn enable_churn(&mut self, id: NodeId, model: u32, from: Instant) -> Result<(), SimError> {
+        let cfg = self
+            .churn_models
+            .get(model as usize)
+            .ok_or_else(|| SimError::Invalid(format!("no churn model {model}")))?;
+        let slot = self
+            .slots
+            .get_mut(id.index())
+            .ok_or(SimError::UnknownNode(id))?;
+        slot.churn = Some(model);
+        let at = from.max(self.fab.now) + cfg.session.sample(&mut self.churn_rng);
+        self.fab.queue.push(at, Ev::Down { node: id });
+        Ok(())
+    }
+
+    /// Takes node `id` offline at `at`.
+    pub fn schedule_down(&mut self, id: NodeId, at: Instant) {
+        self.fab
+            .queue
+            .push(at.max(self.fab.now), Ev::Down { node: id });
+    }
+
+    /// Brings node `id` back at `at`, keeping its state or not (`None`: ask its churn model).
+    pub fn schedule_up(&mut self, id: NodeId, at: Instant, keep_state: Option<bool>) {
+        let ev = Ev::Up {
+            node: id,
+            keep: keep_state,
+        };
+        self.fab.queue.push(at.max(self.fab.now), ev);
+    }
+
+    /// A partition from `start` to `end`: `group_of_node[i]` is node i's side.
+    pub fn add_partition(
+        &mut self,
+        start: Instant,
+        end: Instant,
+        group_of_node: &[u16],
+    ) -> Result<(), SimError> {
+        let id = self.fab.net.add_partition(group_of_node)?;
+        let q = &mut self.fab.queue;
+        q.push(start, Ev::Partition { id, active: true });
+        q.push(end.max(start), Ev::Partition { id, active: false });
+        Ok(())
+    }
+
+    /// Calls [`Hooks::action`] with `tag` at `at`.
+    pub fn schedule_action(&mut self, at: Instant, tag: u64) {
+        self.fab
+            .queue
+            .push(at.max(self.fab.now), Ev::Action { tag });
+    }
+
+    /// Calls [`Hooks::sample`] at `first` and every `interval` after.
+    pub fn set_sampling(&mut self, first: Instant, interval: Duration) -> Result<(), SimError> {
+        if interval < Duration::from_micros(1) {
+            return Err(SimError::Invalid(
+                "sampling interval must be positive".into(),
+            ));
+        }
+        self.sampling = Some(interval);
+        self.fab.queue.push(first.max(self.fab.now), Ev::Sample);
+        Ok(())
+    }
+
+    /// Checks what must hold at any time between events: every datagram is delivered, dropped
+    /// or in flight.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let s = &self.fab.stats;
+        if s.transmits + s.duplicates != s.delivered + s.dropped + s.in_flight {
+            return Err(format!(
+                "datagrams not conserved: {} sent + {} copies != {} delivered + {} dropped + {} in flight",
+                s.transmits, s.duplicates, s.delivered, s.dropped, s.in_flight
+            ));
+        }
+        if s.time_regressions > 0 {
+            return Err(format!("{} events ran in the past", s.time_regressions));
+        }
+        Ok(())
+    }
+
+    /// Processes events up to and including `end`.
+    pub fn run_until<H: Hooks<N>>(&mut self, end: Instant, hooks: &mut H) -> Stop {
+        loop {
+            match self.fab.queue.peek_time() {
+                None => return Stop::Idle,
+                Some(t) if t > end => {
+                    self.fab.now = self.fab.now.max(end);
+                    return Stop::Horizon;
+                }
+                Some(_) => {}
+            }
+            if self.step(hooks) == Flow::Stop {
+                return Stop::Hook;
+            }
+        }
+    }
+
+    /// Processes the next event, if any.
+    pub fn step<H: Hooks<N>>(&mut self, hooks: &mut H) -> Flow {
+        let Some((at, ev)) = self.fab.queue.pop() else {
+            return Flow::Continue;
+        };
+        if at < self.fab.now {
+            self.fab.stats.time_regressions += 1;
+        } else {
+            self.fab.now = at;
+        }
+        let now = self.fab.now;
+        if let Ev::Timeout { node, generation } = ev {
+            self.timeout(node, generation, hooks);
+            return Flow::Continue;
+        }
+        self.fab.stats.events += 1;
+        match ev {
+            Ev::Arrive {
+                origin,
+                from,
+                to,
+                bytes,
+            } => self.arrive(origin, from, to, bytes, hooks),
+            Ev::Deliver {
+                to,
+                origin,
+                from,
+                bytes,
+            } => {
+                self.fab.stats.in_flight -= 1;
+                self.deliver(to, origin, from, bytes, hooks);
+            }
+            Ev::Kick { node } => {
+                self.fab
+                    .log
+                    .record(Kind::Kick, now)
+                    .u32(node.0)
+                    .finish(None);
+                self.drain(node, hooks, false);
+            }
+            Ev::Down { node } => self.down(node, hooks),
+            Ev::Up { node, keep } => self.up(node, keep, hooks),
+            Ev::Partition { id, active } => {
+                let rec = self.fab.log.record(Kind::Partition, now);
+                rec.u32(id).u8(u8::from(active)).finish(None);
+                self.fab.net.set_partition(id, active);
+            }
+            Ev::Action { tag } => self.action(tag, hooks),
+            Ev::Sample => {
+                self.fab.log.record(Kind::Sample, now).finish(None);
+                if let Some(interval) = self.sampling {
+                    self.fab.queue.push(now + interval, Ev::Sample);
+                }
+                return hooks.sample(now, self);
+            }
+            Ev::Timeout { .. } => {}
+        }
+        Flow::Continue
+    }
+
+    fn timeout<H: Hooks<N>>(&mut self, id: NodeId, generation: u32, hooks: &mut H) {
+        let Some(slot) = self.slots.get_mut(id.index()) else {
+            return;
+        };
+        if slot.generation != generation || slot.deadline.is_none() || !slot.online {
+            self.fab.stats.stale_timers += 1;
+            self.fab.stale_pending = self.fab.stale_pending.saturating_sub(1);
+            return;
+        }
+        slot.deadline = None;
+        let Some(node) = slot.node.as_mut() else {
+            return;
+        };
+        let now = self.fab.now;
+        self.fab.stats.events += 1;
+        self.fab.stats.timeouts += 1;
+        self.fab
+            .log
+            .record(Kind::Timeout, now)
+            .u32(id.0)
+            .finish(None);
+        node.handle_timeout(now);
+        self.drain(id, hooks, true);
+    }
+
+    fn arrive<H: Hooks<N>>(
+        &mut self,
+        origin: NodeId,
+        from: SocketAddrV4,
+        to: SocketAddrV4,
+        bytes: Bytes,
+        hooks: &mut H,
+    ) {
+        let f = &mut self.fab;
+        f.stats.in_flight -= 1;
+        let len = bytes.len();
+        let rec = f.log.record(Kind::Arrive, f.now).u32(origin.0).addr(from);
+        rec.addr(to).u32(len as u32).finish(None);
+        match f.net.arrive(f.now, from, to, len) {
+            (to_node, ArriveOutcome::Dropped(reason)) => f.drop(origin, to_node, reason, len),
+            (_, ArriveOutcome::Deliver { to, at }) if at <= f.now.as_micros() => {
+                self.deliver(to, origin, from, bytes, hooks);
+            }
+            (_, ArriveOutcome::Deliver { to, at }) => {
+                f.stats.in_flight += 1;
+                let ev = Ev::Deliver {
+                    to,
+                    origin,
+                    from,
+                    bytes,
+                };
+                f.queue.push(Instant::from_micros(at), ev);
+            }
+        }
+    }
+
+    fn deliver<H: Hooks<N>>(
+        &mut self,
+        to: NodeId,
+        origin: NodeId,
+        from: SocketAddrV4,
+        bytes: Bytes,
+        hooks: &mut H,
+    ) {
+        let f = &mut self.fab;
+        let len = bytes.len();
+        let node = self
+            .slots
+            .get_mut(to.index())
+            .filter(|s| s.online)
+            .and_then(|s| s.node.as_mut());
+        let Some(node) = node else {
+            f.drop(origin, Some(to), DropReason::Offline, len);
+            return;
+        };
+        f.stats.delivered += 1;
+        f.net.count_received(to, len);
+        let rec = f.log.record(Kind::Deliver, f.now).u32(to.0).addr(from);
+        rec.u32(len as u32).finish(None);
+        node.handle_datagram(f.now, SocketAddr::V4(from), bytes);
+        self.drain(to, hooks, false);
+    }
+
+    fn down<H: Hooks<N>>(&mut self, id: NodeId, hooks: &mut H) {
+        let now = self.fab.now;
+        let Some(slot) = self.slots.get_mut(id.index()) else {
+            return;
+        };
+        if !slot.online {
+            return;
+        }
+        self.fab.log.record(Kind::Down, now).u32(id.0).finish(None);
+        slot.online = false;
+        if slot.deadline.take().is_some() {
+            self.fab.stale_pending += 1;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.churn_stats.went_down(now);
+        if let Some(node) = slot.node.as_mut() {
+            hooks.down(now, id, node);
+        }
+        if let Some(cfg) = slot.churn.and_then(|m| self.churn_models.get(m as usize)) {
+            let at = now + cfg.downtime.sample(&mut self.churn_rng);
+            self.fab.queue.push(
+                at,
+                Ev::Up {
+                    node: id,
+                    keep: None,
+                },
+            );
+        }
+    }
+
+    fn up<H: Hooks<N>>(&mut self, id: NodeId, keep: Option<bool>, hooks: &mut H) {
+        let now = self.fab.now;
+        let Some(slot) = self.slots.get_mut(id.index()) else {
+            return;
+        };
+        if slot.online || slot.node.is_none() {
+            return;
+        }
+        let model = slot.churn.and_then(|m| self.churn_models.get(m as usize));
+        let keep = keep.unwrap_or_else(|| {
+            model.is_none_or(|cfg| {
+                cfg.keep_state >= 1.0 || chance(&mut self.churn_rng, cfg.keep_state)
+            })
+        });
+        slot.incarnation += 1;
+        slot.churn_stats.came_up(now, keep);
+        let rec = self.fab.log.record(Kind::Up, now).u32(id.0);
+        rec.u8(u8::from(keep)).finish(None);
+        self.fab.stats.restarts += 1;
+        let Some(ctx) = self.context(id) else {
+            return;
+        };
+        let slot = &mut self.slots[id.index()];
+        if let Some(old) = slot.node.take() {
+            slot.node = Some(hooks.restart(now, &ctx, old, keep));
+        }
+        slot.online = true;
+        if let Some(cfg) = slot.churn.and_then(|m| self.churn_models.get(m as usize)) {
+            let at = now + cfg.session.sample(&mut self.churn_rng);
+            self.fab.queue.push(at, Ev::Down { node: id });
+        }
+        self.drain(id, hooks, false);
+    }
+
+    fn action<H: Hooks<N>>(&mut self, tag: u64, hooks: &mut H) {
+        let now = self.fab.now;
+        self.fab.log.record(Kind::Action, now).u64(tag).finish(None);
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.clear();
+        let mut ctl = Control {
+            slots: &mut self.slots,
+            touched: &mut touched,
+        };
+        hooks.action(now, tag, &mut ctl);
+        for &id in &touched {
+            self.drain(id, hooks, false);
+        }
+        self.touched = touched;
+    }
+
+    /// After an input to `id`: route its datagrams, pass on its events, re-arm its timer.
+    fn drain<H: Hooks<N>>(&mut self, id: NodeId, hooks: &mut H, after_timeout: bool) {
+        let Sim { slots, fab, .. } = self;
+        let now = fab.now;
+        let Some(slot) = slots.get_mut(id.index()) else {
+            return;
+        };
+        let Some(node) = slot.node.as_mut().filter(|_| slot.online) else {
+            return;
+        };
+        let mut sent = 0;
+        while let Some(t) = node.poll_transmit() {
+            fab.transmit(id, slot.local, t);
+            sent += 1;
+            if sent == MAX_DRAIN {
+                fab.stats.drain_overflows += 1;
+                break;
+            }
+        }
+        let mut told = 0;
+        while let Some(e) = node.poll_event() {
+            hooks.event(now, id, e);
+            told += 1;
+            if told == MAX_DRAIN {
+                fab.stats.drain_overflows += 1;
+                break;
+            }
+        }
+        let deadline = match node.poll_timeout() {
+            Some(d) if after_timeout && d <= now => {
+                fab.stats.spinning_timers += 1;
+                Some(now + Duration::from_micros(1))
+            }
+            d => d.map(|d| d.max(now)),
+        };
+        if deadline == slot.deadline {
+            return;
+        }
+        if slot.deadline.is_some() {
+            fab.stale_pending += 1;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        slot.deadline = deadline;
+        if let Some(d) = deadline {
+            let generation = slot.generation;
+            fab.queue.push(
+                d,
+                Ev::Timeout {
+                    node: id,
+                    generation,
+                },
+            );
+        }
+        if fab.stale_pending > 4 * slots.len() as u64 + 4096 {
+            fab.purge_stale(slots);
+        }
+    }
+}
+
+impl Fabric {
+    fn drop(&mut self, origin: NodeId, to: Option<NodeId>, reason: DropReason, len: usize) {
+        self.stats.dropped += 1;
+        self.net.count_drop(origin, to, reason);
+        let rec = self.log.record(Kind::Drop, self.now).u32(origin.0);
+        let to = to.map_or(u32::MAX, |t| t.0);
+        rec.u32(to)
+            .u8(reason.index() as u8)
+            .u32(len as u32)
+            .finish(None);
+    }
+
+    fn transmit(&mut self, src: NodeId, local: SocketAddrV4, t: Transmit) {
+        let len = t.contents.len();
+        self.stats.transmits += 1;
+        self.net.count_sent(src, len);
+        let dst = match t.destination {
+            SocketAddr::V4(a) => a,
+            SocketAddr::V6(_) => SocketAddrV4::new(std::net::Ipv4Addr::UNSPECIFIED, 0),
+        };
+        let rec = self.log.record(Kind::Send, self.now).u32(src.0).addr(dst);
+        rec.u32(len as u32).finish(Some(&t.contents));
+        match self.net.send(self.now, src, t.destination, len) {
+            SendOutcome::Dropped(reason) => self.drop(src, None, reason, len),
+            SendOutcome::Lan { to, at } => {
+                self.stats.in_flight += 1;
+                let ev = Ev::Deliver {
+                    to,
+                    origin: src,
+                    from: local,
+                    bytes: t.contents,
+                };
+                self.queue.push(Instant::from_micros(at), ev);
+            }
+            SendOutcome::Wan {
+                from,
+                to,
+                first,
+                second,
+            } => {
+                if let Some(second) = second {
+                    self.stats.duplicates += 1;
+                    self.stats.in_flight += 1;
+                    let ev = Ev::Arrive {
+                        origin: src,
+                        from,
+                        to,
+                        bytes: t.contents.clone(),
+                    };
+                    self.queue.push(Instant::from_micros(second), ev);
+                }
+                self.stats.in_flight += 1;
+                let ev = Ev::Arrive {
+                    origin: src,
+                    from,
+                    to,
+                    bytes: t.contents,
+                };
+                self.queue.push(Instant::from_micros(first), ev);
+            }
+        }
+    }
+
+    fn purge_stale<N>(&mut self, slots: &[Slot<N>]) {
+        let before = self.queue.len();
+        self.queue.retain(|ev| match *ev {
+            Ev::Timeout { node, generation } => slots
+                .get(node.index())
+                .is_some_and(|s| s.generation == generation && s.deadline.is_some()),
+            _ => true,
+        });
+        self.stats.stale_timers += (before - self.queue.len()) as u64;
+        self.stale_pending = 0;
+    }
+}
