@@ -41,6 +41,7 @@
 //! time series and invariant messages are capped by the scenario's metrics settings.
 #![deny(missing_docs)]
 
+pub mod adapter;
 pub mod churn;
 pub mod dist;
 pub mod link;
@@ -48,13 +49,24 @@ mod log;
 pub mod nat;
 pub mod net;
 pub mod node;
+pub mod plot;
 mod queue;
+pub mod results;
+pub mod runner;
+pub mod scenario;
 pub mod sim;
+pub mod toy;
 
+pub use adapter::{Adapter, AdapterError, ItemId, NodeSpec, Role};
 pub use churn::ChurnConfig;
 pub use dist::{Dist, Span};
 pub use link::{Counters, DropReason, LinkSpec, LossModel, LossScope};
 pub use nat::{NatConfig, NatKind};
 pub use net::{NetConfig, Placement, SiteId};
 pub use node::{NodeContext, NodeId, SimNode, Transmit};
+pub use results::Results;
+pub use runner::{
+    Outcome, Progress, RunError, RunOptions, run_file, run_scenario, run_with, write_outputs,
+};
+pub use scenario::Scenario;
 pub use sim::{Control, EngineStats, Flow, Hooks, Sim, SimError, Stop};

@@ -93,7 +93,7 @@ pub struct Counters {
 }
 
 /// Access-link capacities of a host; zero means unlimited.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LinkSpec {
     /// Uplink rate, kbit/s.
@@ -109,6 +109,12 @@ pub struct LinkSpec {
 
 fn default_queue() -> u64 {
     64 * 1024
+}
+
+impl Default for LinkSpec {
+    fn default() -> Self {
+        LinkSpec::UNLIMITED
+    }
 }
 
 impl LinkSpec {

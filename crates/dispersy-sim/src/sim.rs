@@ -853,3 +853,285 @@ impl Fabric {
         self.stale_pending = 0;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::dist::{Dist, Span};
+    use crate::link::LossModel;
+
+    /// Pings `target` every `period`; answers pings with pongs; records everything.
+    #[derive(Debug, Default)]
+    struct Echo {
+        target: Option<SocketAddr>,
+        period: Option<Duration>,
+        next: Option<Instant>,
+        out: VecDeque<Transmit>,
+        events: VecDeque<String>,
+        got: Vec<(Instant, SocketAddr, Bytes)>,
+        fired: Vec<Instant>,
+        sent: u32,
+    }
+
+    impl SimNode for Echo {
+        type Event = String;
+
+        fn handle_datagram(&mut self, now: Instant, from: SocketAddr, contents: Bytes) {
+            if contents.starts_with(b"ping") {
+                let mut pong = b"pong".to_vec();
+                pong.extend_from_slice(&contents[4..]);
+                self.out.push_back(Transmit {
+                    destination: from,
+                    contents: pong.into(),
+                });
+            }
+            self.events
+                .push_back(format!("got {} bytes", contents.len()));
+            self.got.push((now, from, contents));
+        }
+
+        fn handle_timeout(&mut self, now: Instant) {
+            self.fired.push(now);
+            if let Some(target) = self.target {
+                self.sent += 1;
+                self.out.push_back(Transmit {
+                    destination: target,
+                    contents: format!("ping{}", self.sent).into_bytes().into(),
+                });
+            }
+            self.next = self.period.map(|p| now + p);
+        }
+
+        fn poll_transmit(&mut self) -> Option<Transmit> {
+            self.out.pop_front()
+        }
+
+        fn poll_event(&mut self) -> Option<String> {
+            self.events.pop_front()
+        }
+
+        fn poll_timeout(&mut self) -> Option<Instant> {
+            self.next
+        }
+    }
+
+    /// Records what the engine tells it.
+    #[derive(Debug, Default)]
+    struct Rec {
+        events: Vec<(Instant, NodeId, String)>,
+        actions: Vec<(Instant, u64)>,
+        restarts: Vec<(NodeId, u32, bool)>,
+        downs: Vec<(Instant, NodeId)>,
+        retime: Option<(NodeId, Instant)>,
+    }
+
+    impl Hooks<Echo> for Rec {
+        fn event(&mut self, now: Instant, node: NodeId, event: String) {
+            self.events.push((now, node, event));
+        }
+
+        fn action(&mut self, now: Instant, tag: u64, ctl: &mut Control<'_, Echo>) {
+            self.actions.push((now, tag));
+            if let Some((id, at)) = self.retime
+                && let Some(n) = ctl.node_mut(id)
+            {
+                n.next = Some(at);
+            }
+        }
+
+        fn down(&mut self, now: Instant, node: NodeId, _: &mut Echo) {
+            self.downs.push((now, node));
+        }
+
+        fn restart(&mut self, _: Instant, ctx: &NodeContext, old: Echo, keep: bool) -> Echo {
+            self.restarts.push((ctx.id, ctx.incarnation, keep));
+            Echo {
+                target: old.target,
+                period: old.period,
+                next: old.next,
+                ..Echo::default()
+            }
+        }
+    }
+
+    fn t(ms: u64) -> Instant {
+        Instant::from_micros(ms * 1000)
+    }
+
+    fn pair(cfg: NetConfig, seed: u64) -> (Sim<Echo>, NodeId, NodeId) {
+        let mut sim = Sim::new(seed, cfg).unwrap();
+        let b = sim
+            .add_node(Placement::Public, 7759, LinkSpec::UNLIMITED, |_| {
+                Echo::default()
+            })
+            .unwrap();
+        let b_addr = SocketAddr::V4(sim.net().local_addr(b).unwrap());
+        let a = sim
+            .add_node(Placement::Public, 7759, LinkSpec::UNLIMITED, |_| Echo {
+                target: Some(b_addr),
+                period: Some(Duration::from_secs(1)),
+                next: Some(t(1000)),
+                ..Echo::default()
+            })
+            .unwrap();
+        (sim, a, b)
+    }
+
+    #[test]
+    fn ties_run_in_the_order_they_were_scheduled() {
+        let (mut sim, _, _) = pair(NetConfig::default(), 1);
+        for (at, tag) in [(50, 1), (20, 2), (50, 3), (20, 4), (50, 5)] {
+            sim.schedule_action(t(at), tag);
+        }
+        let mut rec = Rec::default();
+        sim.run_until(t(60), &mut rec);
+        let tags: Vec<u64> = rec.actions.iter().map(|a| a.1).collect();
+        assert_eq!(tags, [2, 4, 1, 3, 5]);
+        assert_eq!(sim.now(), t(60));
+    }
+
+    #[test]
+    fn ping_pong_takes_the_configured_latency() {
+        let cfg = NetConfig {
+            base_latency: Span::millis(10),
+            ..NetConfig::default()
+        };
+        let (mut sim, a, b) = pair(cfg, 1);
+        let mut rec = Rec::default();
+        sim.run_until(t(1500), &mut rec);
+        let got_b = &sim.node(b).unwrap().got;
+        assert_eq!(got_b.len(), 1);
+        assert_eq!(got_b[0].0, t(1010));
+        assert_eq!(got_b[0].2, Bytes::from_static(b"ping1"));
+        let got_a = &sim.node(a).unwrap().got;
+        assert_eq!((got_a[0].0, &got_a[0].2[..]), (t(1020), &b"pong1"[..]));
+        // Events are drained after each input and reach the hooks in order.
+        assert_eq!(
+            rec.events,
+            [
+                (t(1010), b, "got 5 bytes".to_owned()),
+                (t(1020), a, "got 5 bytes".to_owned())
+            ]
+        );
+        let c = sim.net().counters(a).unwrap();
+        assert_eq!((c.sent_packets, c.sent_bytes, c.recv_packets), (1, 5, 1));
+        assert_eq!(sim.stats().timeouts, 1);
+        sim.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn only_the_latest_deadline_fires() {
+        let (mut sim, a, _) = pair(NetConfig::default(), 1);
+        let mut rec = Rec {
+            retime: Some((a, t(700))),
+            ..Rec::default()
+        };
+        sim.schedule_action(t(100), 0);
+        sim.run_until(t(1500), &mut rec);
+        // Moved from 1,000 ms to 700 ms, then every second: 1,700 ms is beyond the horizon.
+        assert_eq!(sim.node(a).unwrap().fired, [t(700)]);
+        rec.retime = Some((a, t(5000)));
+        sim.schedule_action(t(1600), 0);
+        sim.run_until(t(4000), &mut rec);
+        // 1,700 ms was superseded by 5,000 ms: nothing fires before 4,000 ms.
+        assert_eq!(sim.node(a).unwrap().fired, [t(700)]);
+        assert_eq!(sim.stats().stale_timers, 2);
+    }
+
+    #[test]
+    fn offline_nodes_miss_datagrams_and_timers_then_restart() {
+        let (mut sim, a, b) = pair(NetConfig::default(), 1);
+        sim.schedule_down(b, t(500));
+        sim.schedule_down(a, t(2500));
+        sim.schedule_up(a, t(4200), Some(false));
+        sim.schedule_up(b, t(3000), Some(true));
+        let mut rec = Rec::default();
+        sim.run_until(t(6000), &mut rec);
+        // A pinged at 1 s and 2 s while B was down: both refused as offline.
+        let refused = sim.net().counters(b).unwrap().refused;
+        assert_eq!(refused[DropReason::Offline.index()], 2);
+        // A's timer stopped while down: fired at 1, 2, then after restart at 4.2 s (its old
+        // deadline of 3 s had passed) and 5.2 s.
+        assert_eq!(
+            sim.node(a).unwrap().fired,
+            [t(4200), t(5200)],
+            "the restarted node's own record"
+        );
+        assert_eq!(rec.downs, [(t(500), b), (t(2500), a)]);
+        assert_eq!(rec.restarts, [(b, 1, true), (a, 1, false)]);
+        assert_ne!(sim.node_seed(a, 0), sim.node_seed(a, 1));
+        let pongs = sim.node(a).unwrap().got.len();
+        assert_eq!(pongs, 2, "pongs at 4.2 s and 5.2 s");
+        sim.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn churn_alternates_sessions_and_downtimes() {
+        let (mut sim, _, b) = pair(NetConfig::default(), 1);
+        let model = sim
+            .add_churn_model(ChurnConfig::new(
+                Dist::fixed(Span::secs(10)),
+                Dist::fixed(Span::secs(5)),
+            ))
+            .unwrap();
+        sim.enable_churn(b, model, Instant::ZERO).unwrap();
+        let mut rec = Rec::default();
+        sim.run_until(Instant::from_secs(100), &mut rec);
+        // Down at 10, 25, 40, 55, 70, 85, 100; up at 15, 30, ..., 90.
+        let s = sim.churn_stats(b).unwrap();
+        assert_eq!(s.departures, 7);
+        assert_eq!(s.restarts_kept, 6);
+        assert_eq!(s.offline_us, 6 * 5_000_000);
+        assert!(!sim.is_online(b));
+        let incarnations: Vec<u32> = rec.restarts.iter().map(|r| r.1).collect();
+        assert_eq!(incarnations, [1, 2, 3, 4, 5, 6]);
+    }
+
+    fn lossy_run(seed: u64) -> (String, EngineStats) {
+        let cfg = NetConfig {
+            jitter: Dist::Exponential {
+                mean: Span::millis(30),
+            },
+            loss: LossModel::Bernoulli { p: 0.1 },
+            duplicate: 0.05,
+            ..NetConfig::default()
+        };
+        let (mut sim, _, _) = pair(cfg, seed);
+        sim.run_until(Instant::from_secs(200), &mut Rec::default());
+        sim.check_invariants().unwrap();
+        (sim.log_hash(), *sim.stats())
+    }
+
+    #[test]
+    fn same_seed_same_hash_other_seed_other_hash() {
+        let seed = std::env::var("DISPERSY_SIM_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(42);
+        eprintln!("seed {seed}");
+        let (h1, s1) = lossy_run(seed);
+        let (h2, s2) = lossy_run(seed);
+        assert_eq!(h1, h2);
+        assert_eq!(s1, s2);
+        let (h3, _) = lossy_run(seed + 1);
+        assert_ne!(h1, h3);
+        assert!(s1.dropped > 0 && s1.duplicates > 0);
+    }
+
+    #[test]
+    fn stale_timers_are_purged_when_they_pile_up() {
+        let (mut sim, a, _) = pair(NetConfig::default(), 1);
+        let mut rec = Rec::default();
+        // Push A's deadline later 10,000 times: each leaves a stale entry behind.
+        for i in 0..10_000u64 {
+            rec.retime = Some((a, Instant::from_secs(10_000 + i)));
+            sim.schedule_action(t(1 + i), i);
+            sim.run_until(t(1 + i), &mut rec);
+        }
+        assert!(sim.queue_len() < 5_000, "queue {}", sim.queue_len());
+        assert!(sim.stats().stale_timers > 5_000);
+    }
+}
