@@ -44,6 +44,7 @@
 pub mod adapter;
 pub mod churn;
 pub mod dist;
+mod hash;
 pub mod link;
 mod log;
 pub mod nat;

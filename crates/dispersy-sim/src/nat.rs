@@ -15,7 +15,6 @@
 //! lives the same time after the last packet sent to it. Expired state is removed lazily.
 //! Mappings and permissions are bounded per box; see [`NatConfig`].
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use dispersy::time::Instant;
@@ -23,6 +22,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{SimRng, Span};
+use crate::hash::FxMap;
 
 /// Lowest external port a box hands out.
 const FIRST_PORT: u16 = 1024;
@@ -155,7 +155,7 @@ struct Mapping {
     /// Last refresh, microseconds.
     last: u64,
     /// Remote key (port 0 for address-only filtering) -> last packet sent there.
-    permits: BTreeMap<SocketAddrV4, u64>,
+    permits: FxMap<u64, u64>,
 }
 
 /// One NAT box with its public address.
@@ -164,8 +164,8 @@ pub struct Nat {
     cfg: NatConfig,
     timeout_us: u64,
     public_ip: Ipv4Addr,
-    by_internal: BTreeMap<(SocketAddrV4, Option<SocketAddrV4>), u16>,
-    by_external: BTreeMap<u16, Mapping>,
+    by_internal: FxMap<(SocketAddrV4, Option<SocketAddrV4>), u16>,
+    by_external: FxMap<u16, Mapping>,
     stats: NatStats,
 }
 
@@ -177,8 +177,8 @@ impl Nat {
             timeout_us: cfg.mapping_timeout.as_micros(),
             cfg,
             public_ip,
-            by_internal: BTreeMap::new(),
-            by_external: BTreeMap::new(),
+            by_internal: FxMap::default(),
+            by_external: FxMap::default(),
             stats: NatStats::default(),
         }
     }
@@ -203,11 +203,12 @@ impl Nat {
         self.by_external.len()
     }
 
-    fn permit_key(&self, remote: SocketAddrV4) -> SocketAddrV4 {
-        match self.cfg.kind {
-            NatKind::RestrictedCone => SocketAddrV4::new(*remote.ip(), 0),
-            _ => remote,
-        }
+    fn permit_key(&self, remote: SocketAddrV4) -> u64 {
+        let port = match self.cfg.kind {
+            NatKind::RestrictedCone => 0,
+            _ => remote.port(),
+        };
+        (u64::from(u32::from(*remote.ip())) << 16) | u64::from(port)
     }
 
     fn alive(&self, last: u64, now: u64) -> bool {
@@ -248,7 +249,12 @@ impl Nat {
         if m.permits.len() >= max_permits && !m.permits.contains_key(&permit) {
             m.permits
                 .retain(|_, &mut t| now < t.saturating_add(timeout));
-            let oldest = m.permits.iter().min_by_key(|(_, t)| **t).map(|(k, _)| *k);
+            let oldest = m
+                .permits
+                .iter()
+                .map(|(k, t)| (*t, *k))
+                .min()
+                .map(|(_, k)| k);
             if let Some(oldest) = oldest.filter(|_| m.permits.len() >= max_permits) {
                 m.permits.remove(&oldest);
                 self.stats.permits_evicted += 1;
@@ -267,16 +273,16 @@ impl Nat {
         port: u16,
     ) -> Result<SocketAddrV4, NatDrop> {
         let now = now.as_micros();
-        if !self.is_live(port, now) {
-            return Err(NatDrop::NoMapping);
-        }
         let permit = self.permit_key(remote);
         let (kind, timeout, refresh) =
             (self.cfg.kind, self.timeout_us, self.cfg.refresh_on_inbound);
-        let m = self
+        let Some(m) = self
             .by_external
             .get_mut(&port)
-            .expect("invariant: is_live found the mapping");
+            .filter(|m| now < m.last.saturating_add(timeout))
+        else {
+            return Err(NatDrop::NoMapping);
+        };
         let admitted = match kind {
             NatKind::FullCone => true,
             _ => m
@@ -337,7 +343,7 @@ impl Nat {
                 internal: key.0,
                 remote: key.1,
                 last: now,
-                permits: BTreeMap::new(),
+                permits: FxMap::default(),
             },
         );
         self.stats.created += 1;

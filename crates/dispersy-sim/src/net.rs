@@ -11,13 +11,13 @@
 //! whenever jitter exceeds their spacing. Hosts behind one NAT reach each other's private
 //! addresses directly in `lan_latency`, free of loss and limits.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use dispersy::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::dist::{Dist, SimRng, Span, chance, check_probability};
+use crate::hash::FxMap;
 use crate::link::{Counters, DropReason, LinkSpec, LossModel, LossScope, Pipe};
 use crate::nat::{Nat, NatConfig, NatDrop, NatKind};
 use crate::node::NodeId;
@@ -30,6 +30,8 @@ pub const MAX_SITES: u32 = (1 << 17) - 2;
 pub const PRIVATE_BASE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// Number of private host addresses.
 pub const MAX_PRIVATE: u32 = (1 << 24) - 2;
+/// Most per-link Gilbert-Elliott chains kept; beyond it all are reset to the good state.
+pub const MAX_LINK_STATES: usize = 1 << 22;
 
 /// Network-wide parameters.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -174,7 +176,9 @@ pub struct Network {
     hosts: Vec<Host>,
     /// Host behind a NAT, by private address offset.
     private: Vec<u32>,
-    link_ge: BTreeMap<(u32, u32), bool>,
+    /// Gilbert-Elliott state per (sending host, receiving site), when the scope is per link.
+    link_ge: FxMap<u64, bool>,
+    link_resets: u64,
     partitions: Vec<Partition>,
     active: Vec<u32>,
     rng: SimRng,
@@ -199,7 +203,8 @@ impl Network {
             sites: Vec::new(),
             hosts: Vec::new(),
             private: Vec::new(),
-            link_ge: BTreeMap::new(),
+            link_ge: FxMap::default(),
+            link_resets: 0,
             partitions: Vec::new(),
             active: Vec::new(),
             rng,
@@ -314,6 +319,11 @@ impl Network {
     /// A host's traffic counters.
     pub fn counters(&self, node: NodeId) -> Option<&Counters> {
         self.hosts.get(node.index()).map(|h| &h.counters)
+    }
+
+    /// Times the per-link loss chains were reset for exceeding [`MAX_LINK_STATES`].
+    pub fn link_state_resets(&self) -> u64 {
+        self.link_resets
     }
 
     /// Drops in the whole network, by reason (indexed by [`DropReason::index`]).
@@ -475,7 +485,15 @@ impl Network {
         }
         let state = match self.cfg.loss_scope {
             LossScope::Node => &mut self.hosts[src.index()].ge_bad,
-            LossScope::Link => self.link_ge.entry((src.0, dst_site)).or_insert(false),
+            LossScope::Link => {
+                if self.link_ge.len() >= MAX_LINK_STATES {
+                    // Bounded: forget every chain (all back to good) rather than grow.
+                    self.link_ge.clear();
+                    self.link_resets += 1;
+                }
+                let key = (u64::from(src.0) << 32) | u64::from(dst_site);
+                self.link_ge.entry(key).or_insert(false)
+            }
         };
         model.lose(state, &mut self.rng)
     }

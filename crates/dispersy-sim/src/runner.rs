@@ -771,6 +771,66 @@ impl<A: Adapter> Hooks<A::Node> for Harness<'_, A> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::toy::{ToyAdapter, ToyEvent, ToyNode};
+
+    /// The toy adapter, whose nodes all start failing their check after 5 s.
+    struct Failing(ToyAdapter);
+
+    impl Adapter for Failing {
+        type Node = ToyNode;
+
+        fn build(&mut self, spec: &NodeSpec<'_>) -> Result<ToyNode, crate::AdapterError> {
+            self.0.build(spec)
+        }
+
+        fn restart(&mut self, spec: &NodeSpec<'_>, old: ToyNode, keep: bool) -> ToyNode {
+            self.0.restart(spec, old, keep)
+        }
+
+        fn inject(&mut self, now: Instant, id: NodeId, n: &mut ToyNode, i: ItemId, s: u32) -> bool {
+            self.0.inject(now, id, n, i, s)
+        }
+
+        fn on_event(&mut self, now: Instant, id: NodeId, e: ToyEvent) -> Option<ItemId> {
+            self.0.on_event(now, id, e)
+        }
+
+        fn check(&self, now: Instant, _: NodeId, _: &ToyNode) -> Result<(), String> {
+            if now > Instant::from_secs(5) {
+                Err("broken on purpose".into())
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[test]
+    fn a_failing_run_stops_and_names_its_seed() {
+        let sc = Scenario::from_toml("name = \"f\"\nduration = 60\n[nodes]\npeers = 5\n").unwrap();
+        let adapter = Failing(ToyAdapter::new(&toml::Table::new()).unwrap());
+        let err = run_with(&sc, adapter, 77, &mut |_| {}).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("seed 77") && text.contains("broken on purpose"),
+            "{text}"
+        );
+        let RunError::Failed { results, .. } = err else {
+            panic!("{text}")
+        };
+        assert_eq!(results.end_reason, "failed");
+        assert_eq!(results.simulated_s, 6.0);
+        assert!(!results.violations.is_empty());
+    }
+
+    #[test]
+    fn unknown_kinds_are_refused() {
+        let sc = Scenario::from_toml(
+            "name = \"u\"\nduration = 1\n[nodes]\nkind = \"nope\"\npeers = 1\n",
+        )
+        .unwrap();
+        let err = run_scenario(&sc, &RunOptions::default(), &mut |_| {}).unwrap_err();
+        assert!(matches!(err, RunError::UnknownKind(k) if k == "nope"));
+    }
 
     #[test]
     fn apportion_is_exact_and_fair() {

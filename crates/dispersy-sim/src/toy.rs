@@ -1,8 +1,9 @@
 //! A small push-pull gossip node: the simulator's test vehicle and speed benchmark.
 //!
 //! Every `interval` (from a random phase) a peer sends a *request* to a random known peer (half
-//! the time one it has heard from directly, which its NAT and theirs let through; now and
-//! then, and when it knows nobody, to a tracker): the ids of the items it holds, its
+//! the time one it has heard from directly, which its NAT and theirs let through, otherwise an
+//! address it was told about, tried once; now and then, and when it knows nobody, to a
+//! tracker): the ids of the items it holds, its
 //! newest item in full (push) and a few addresses it knows. The receiver stores what is new,
 //! remembers the sender's address, and replies with the items the sender lacks (pull), up to a
 //! byte budget, and a few addresses it heard from recently. For each address it hands out it
@@ -23,6 +24,7 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use dispersy::time::Instant;
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -271,7 +273,8 @@ impl ToyNode {
         } else if self.peers.is_empty() || (!self.heard.is_empty() && rng.r#gen::<bool>()) {
             self.heard[rng.gen_range(0..self.heard.len())].0
         } else {
-            self.peers[rng.gen_range(0..self.peers.len())]
+            // Tried once: if it answers it is heard from; if not, it is forgotten.
+            self.peers.swap_remove(rng.gen_range(0..self.peers.len()))
         };
         let mut buf = BytesMut::with_capacity(64 + 4 * self.items.len().min(self.cfg.max_digest));
         buf.put_u8(REQUEST);
@@ -344,6 +347,7 @@ impl ToyNode {
         }
         self.heard_from(from, now);
         if kind == REQUEST {
+            digest.sort_unstable();
             self.reply(from, &digest);
         }
         Some(())
@@ -351,23 +355,29 @@ impl ToyNode {
 
     /// Answers a request: addresses, each asked to puncture towards the requester, and the
     /// items the requester lacks.
+    /// `digest` is sorted.
     fn reply(&mut self, to: SocketAddr, digest: &[u32]) {
         let mut buf = BytesMut::with_capacity(256);
         buf.put_u8(REPLY);
         let introduced = self.put_peers(&mut buf, Some(to));
-        let mut missing = Vec::new();
+        // Missing items in random order, so that old items do not always win the budget.
+        let mut missing: Vec<(u32, u16)> = self
+            .items
+            .iter()
+            .filter(|(id, _)| digest.binary_search(id).is_err())
+            .map(|(&id, &len)| (id, len))
+            .collect();
+        missing.shuffle(&mut self.rng);
         let mut bytes = 0;
-        for (&id, &len) in &self.items {
-            if bytes + usize::from(len) + 6 > self.cfg.reply_budget {
-                break;
-            }
-            if !digest.contains(&id) {
-                missing.push((id, len));
-                bytes += usize::from(len) + 6;
-            }
-        }
-        buf.put_u16(missing.len() as u16);
-        for (id, len) in missing {
+        let fits = missing
+            .iter()
+            .take_while(|(_, len)| {
+                bytes += usize::from(*len) + 6;
+                bytes <= self.cfg.reply_budget
+            })
+            .count();
+        buf.put_u16(fits as u16);
+        for &(id, len) in &missing[..fits] {
             Self::put_item(&mut buf, id, len);
         }
         self.send(to, buf.freeze());

@@ -99,3 +99,18 @@ fn results_and_plots_are_written() {
         );
     }
 }
+
+#[test]
+fn every_example_scenario_is_valid() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../simulations");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("simulations/ exists") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let sc = Scenario::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(sc.output.dir, Some(dir.join("results").join(&sc.name)));
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3, "only {seen} scenarios");
+}

@@ -2,9 +2,16 @@
 
 use dispersy_sim::{NatKind, Results, Role, RunOptions, Scenario, run_scenario};
 
+#[allow(clippy::print_stderr)] // a test helper: tests print their seed
 fn run(text: &str) -> Results {
     let sc = Scenario::from_toml(text).expect("scenario parses");
+    // The scenario's seed unless DISPERSY_SIM_SEED overrides it.
+    let seed = std::env::var("DISPERSY_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    eprintln!("seed {}", seed.unwrap_or(sc.seed));
     let opts = RunOptions {
+        seed,
         write_outputs: false,
         ..RunOptions::default()
     };

@@ -27,7 +27,15 @@ convergence = 1.0
 "#
     );
     let sc = Scenario::from_toml(&text).unwrap();
+    let seed = std::env::var("DISPERSY_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok());
+    eprintln!(
+        "seed {} (set DISPERSY_SIM_SEED to change)",
+        seed.unwrap_or(sc.seed)
+    );
     let opts = RunOptions {
+        seed,
         write_outputs: false,
         ..RunOptions::default()
     };
