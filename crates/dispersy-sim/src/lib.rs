@@ -45,6 +45,7 @@ pub mod adapter;
 pub mod churn;
 pub mod dist;
 mod hash;
+pub mod hooks;
 pub mod link;
 mod log;
 pub mod nat;

@@ -69,6 +69,8 @@ use crate::net::NetConfig;
 pub const MAX_NODES: u32 = 100_000;
 /// Most workload messages in one scenario.
 pub const MAX_MESSAGES: u32 = 1_000_000;
+/// Most (message, node) pairs whose holding is tracked (128 MiB of bits).
+pub const MAX_HOLDER_BITS: u64 = 1 << 30;
 
 /// A parsed scenario file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -473,6 +475,12 @@ impl Scenario {
         if w.messages > MAX_MESSAGES {
             return Err(format!("at most {MAX_MESSAGES} messages"));
         }
+        // The runner keeps one bit per (message, node).
+        if u64::from(w.messages) * u64::from(n) > MAX_HOLDER_BITS {
+            return Err(format!(
+                "messages x nodes must stay under {MAX_HOLDER_BITS} (one bit each is tracked)"
+            ));
+        }
         w.interval.validate()?;
         if let Some(bad) = w.origins.iter().find(|&&id| id >= n) {
             return Err(format!("workload origin: no node {bad}"));
@@ -552,6 +560,10 @@ mod tests {
             let err = Scenario::from_toml(&text).unwrap_err().to_string();
             assert!(err.contains(want), "{extra:?}: {err}");
         }
+        let big =
+            "name = \"b\"\nduration = 1\n[nodes]\npeers = 5000\n[workload]\nmessages = 1000000\n";
+        let err = Scenario::from_toml(big).unwrap_err().to_string();
+        assert!(err.contains("messages x nodes"), "{err}");
         let err =
             Scenario::from_toml("name = \"x\"\nduration = 1\nbogus = 1\n[nodes]\npeers = 1\n")
                 .unwrap_err();

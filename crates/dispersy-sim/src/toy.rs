@@ -86,9 +86,14 @@ impl ToyConfig {
         let cfg: ToyConfig = toml::Value::Table(table.clone())
             .try_into()
             .map_err(|e| AdapterError(format!("[nodes.config] for {KIND}: {e}")))?;
-        if cfg.interval.0.is_zero() || cfg.max_peers == 0 || cfg.max_digest > MAX_ITEMS {
+        if cfg.interval.0.is_zero()
+            || cfg.max_peers == 0
+            || cfg.max_peers > 65_535
+            || cfg.share > 255
+            || cfg.max_digest > MAX_ITEMS
+        {
             return Err(AdapterError(format!(
-                "[nodes.config] for {KIND}: interval and max_peers must be positive, max_digest at most {MAX_ITEMS}"
+                "[nodes.config] for {KIND}: interval positive, max_peers in 1..=65535, share at most 255, max_digest at most {MAX_ITEMS}"
             )));
         }
         Ok(cfg)
@@ -371,6 +376,7 @@ impl ToyNode {
         let mut bytes = 0;
         let fits = missing
             .iter()
+            .take(MAX_ITEMS)
             .take_while(|(_, len)| {
                 bytes += usize::from(*len) + 6;
                 bytes <= self.cfg.reply_budget
