@@ -131,8 +131,8 @@ impl Filter {
         from == self.local
             || (from.port() == self.local.port()
                 && (from.ip().is_loopback()
-                    || self.local.ip().is_unspecified()
-                        && self.interfaces.borrow().is_local(from.ip())))
+                    || (self.local.ip().is_unspecified()
+                        && self.interfaces.borrow().is_local(from.ip()))))
     }
 }
 

@@ -331,7 +331,10 @@ impl NodeTask {
                 // Every handle is gone: nobody can ask for the node any more, and the runtime
                 // may be shutting down, so stop without waiting on timers.
                 Wake::Command(None) => break false,
-                Wake::Datagrams(0) => inbound_open = false,
+                Wake::Datagrams(0) => {
+                    tracing::warn!("every socket reader stopped; the node no longer receives");
+                    inbound_open = false;
+                }
                 Wake::Datagrams(_) => {
                     Counters::inc(&m.wakeups_datagrams);
                     self.absorb();
@@ -386,13 +389,15 @@ impl NodeTask {
     /// Hands what the readers queued to the node: beacons one by one, datagrams as one burst.
     fn absorb(&mut self) {
         let now = self.clock.now();
-        let mut batch: Vec<(SocketAddr, Bytes)> = Vec::with_capacity(self.buf.len());
-        for item in std::mem::take(&mut self.buf) {
+        let mut items = std::mem::take(&mut self.buf);
+        let mut batch: Vec<(SocketAddr, Bytes)> = Vec::with_capacity(items.len());
+        for item in items.drain(..) {
             match item {
                 Inbound::Datagram(from, data) => batch.push((from, data)),
                 Inbound::Beacon(from, prefix) => self.beacon_seen(now, from, prefix),
             }
         }
+        self.buf = items; // keeps its capacity for the next burst
         if batch.is_empty() {
             return;
         }
