@@ -51,11 +51,7 @@ async fn beacons_introduce_peers() {
     hb.create_message(community(), POST, text("found you"), Vec::new())
         .await
         .unwrap();
-    eventually("a stores b's post", || {
-        let ha = ha.clone();
-        async move { ha.call(|n, _| stored(n, POST).len()).await.unwrap() == 1 }
-    })
-    .await;
+    stores_posts("a stores b's post", &ha, 1).await;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

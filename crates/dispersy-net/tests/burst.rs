@@ -33,11 +33,7 @@ async fn burst_is_absorbed_by_a_slow_node() {
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
 
-    eventually("every post is stored", || {
-        let handle = handle.clone();
-        async move { handle.call(|n, _| stored(n, POST).len()).await.unwrap() == N }
-    })
-    .await;
+    stores_posts("every post is stored", &handle, N).await;
     let m = handle.metrics();
     assert_eq!(m.received, N as u64, "{m:?}");
     assert_eq!(m.inbound_dropped, 0, "{m:?}");

@@ -4,10 +4,7 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-use dispersy::node::Event;
 use dispersy::store::MemStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,31 +28,11 @@ async fn two_nodes_exchange_messages() {
         .unwrap()
         .unwrap();
 
-    let got_b = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            if let Event::Message(m) = events_b.recv().await.unwrap()
-                && m.meta == POST
-            {
-                return m;
-            }
-        }
-    })
-    .await
-    .expect("b receives a's post");
+    let got_b = next_message(&mut events_b, POST).await;
     assert_eq!(untext(&got_b.payload), "hello b");
     assert_eq!(got_b.source, Some(addr_a));
 
-    let got_a = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            if let Event::Message(m) = events_a.recv().await.unwrap()
-                && m.meta == CHAT
-            {
-                return m;
-            }
-        }
-    })
-    .await
-    .expect("a receives b's chat");
+    let got_a = next_message(&mut events_a, CHAT).await;
     assert_eq!(untext(&got_a.payload), "hi a");
 
     let stored_b = hb.call(|node, _| stored(node, POST).len()).await.unwrap();
@@ -84,11 +61,7 @@ async fn current_thread_runtime_works() {
         .create_message(community(), POST, text("x"), vec![b.local_addrs()[0]])
         .await
         .unwrap();
-    eventually("b stores the post", || {
-        let hb = hb.clone();
-        async move { hb.call(|n, _| stored(n, POST).len()).await.unwrap() == 1 }
-    })
-    .await;
+    stores_posts("b stores the post", &hb, 1).await;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }

@@ -42,22 +42,14 @@ async fn ipv6_loopback_and_dual_stack() {
     .await
     .unwrap();
     for (name, h) in [("v6", &h6), ("v4", &h4)] {
-        eventually(&format!("{name} stores the post"), || {
-            let h = h.clone();
-            async move { h.call(|n, _| stored(n, POST).len()).await.unwrap() == 1 }
-        })
-        .await;
+        stores_posts(&format!("{name} stores the post"), h, 1).await;
     }
 
     // And back over IPv6 only.
     h6.create_message(community(), POST, text("from v6"), vec![sockets[1].local])
         .await
         .unwrap();
-    eventually("dual stores the v6 post", || {
-        let hd = hd.clone();
-        async move { hd.call(|n, _| stored(n, POST).len()).await.unwrap() == 2 }
-    })
-    .await;
+    stores_posts("dual stores the v6 post", &hd, 2).await;
     let sources = hd
         .call(|n, _| {
             let peers = n.peers(&community());

@@ -42,11 +42,7 @@ async fn named_trackers_become_peers() {
         .await
         .unwrap();
     let th = tracker.handle().clone();
-    eventually("the tracker stores the post", || {
-        let th = th.clone();
-        async move { th.call(|n, _| stored(n, POST).len()).await.unwrap() == 1 }
-    })
-    .await;
+    stores_posts("the tracker stores the post", &th, 1).await;
     assert!(handle.metrics().tracker_lookups >= 1);
     node.shutdown().await.unwrap();
     tracker.shutdown().await.unwrap();

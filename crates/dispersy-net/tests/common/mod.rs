@@ -114,6 +114,40 @@ where
     assert!(result.is_ok(), "timed out waiting for: {what}");
 }
 
+/// Waits until the node behind `handle` stores `n` posts.
+pub async fn stores_posts(what: &str, handle: &dispersy_net::Handle, n: usize) {
+    eventually(what, || {
+        let handle = handle.clone();
+        async move {
+            handle
+                .call(|node, _| stored(node, POST).len())
+                .await
+                .unwrap()
+                == n
+        }
+    })
+    .await;
+}
+
+/// The next message of `meta` a subscriber sees (other events are skipped); fails after 30 s.
+pub async fn next_message(
+    events: &mut tokio::sync::broadcast::Receiver<dispersy::node::Event>,
+    meta: MetaId,
+) -> dispersy::node::Delivered {
+    let wait = async {
+        loop {
+            if let dispersy::node::Event::Message(m) = events.recv().await.unwrap()
+                && m.meta == meta
+            {
+                return m;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("a message arrives")
+}
+
 /// Signed posts by `author` (made by a node that is never driven), as datagrams.
 pub fn posts(author_seed: u64, n: usize, to: SocketAddr) -> Vec<Bytes> {
     messages(author_seed, POST, n, to)
