@@ -537,10 +537,8 @@ impl NodeTask {
         let abandoned: usize = self.out.iter_mut().map(Outbound::abandon).sum();
         Counters::add(&self.metrics.send_abandoned, abandoned as u64);
 
-        // An empty burst runs no protocol step, but commits whatever is pending (a commit that
-        // failed earlier is retried here).
-        let now = self.clock.now();
-        if let Err(e) = self.node.handle_datagrams(now, std::iter::empty()) {
+        // Commit unconditionally (a commit that failed earlier is retried here).
+        if let Err(e) = self.node.flush() {
             self.store_failed(&e);
         }
         while self.node.poll_transmit().is_some() {}

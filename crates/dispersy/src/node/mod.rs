@@ -279,6 +279,7 @@ impl Node {
             kind: def.kind().to_owned(),
         };
         self.store.put_community(&record)?;
+        self.dirty = true;
         if let Some(master) = def.master().key() {
             self.keys.insert(master);
             self.store.put_member(master)?;
@@ -297,6 +298,7 @@ impl Node {
         let was = self.communities.remove(community).is_some();
         if forget {
             self.store.remove_community(community)?;
+            self.dirty = true;
         }
         self.commit()?;
         Ok(was)
@@ -360,6 +362,12 @@ impl Node {
             .values()
             .filter_map(CommunityState::next_timeout);
         communities.chain(self.signatures.next_deadline()).min()
+    }
+
+    /// Commits the store unconditionally (for shutdown); inputs commit on their own.
+    pub fn flush(&mut self) -> Result<(), NodeError> {
+        self.dirty = false;
+        self.store.commit().map_err(NodeError::from)
     }
 
     fn commit(&mut self) -> Result<(), NodeError> {
