@@ -538,6 +538,7 @@ impl NodeTask {
         Counters::add(&self.metrics.send_abandoned, abandoned as u64);
 
         // Commit unconditionally (a commit that failed earlier is retried here).
+        let now = self.clock.now();
         if let Err(e) = self.node.flush() {
             self.store_failed(&e);
         }
