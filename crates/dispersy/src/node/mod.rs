@@ -32,6 +32,7 @@ mod missing;
 mod pipeline;
 mod signature;
 mod stats;
+mod verified;
 mod walk;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -46,6 +47,7 @@ use rand_chacha::ChaCha20Rng;
 pub use event::{Delivered, Event, Transmit};
 pub use signature::SignatureDecision;
 pub use stats::{Counters, DropReason, Traffic};
+pub use verified::{VerifiedCache, VerifiedStats};
 
 use self::community::CommunityState;
 use self::delay::Wake;
@@ -157,6 +159,7 @@ pub struct Node {
     wakes: Vec<(CommunityId, Wake)>,
     signatures: signature::Signatures,
     dirty: bool,
+    verified: Option<Arc<VerifiedCache>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -186,8 +189,16 @@ impl Node {
             wakes: Vec::new(),
             signatures: signature::Signatures::default(),
             dirty: false,
+            verified: None,
             config,
         }
+    }
+
+    /// Shares a cache of valid signatures with other nodes of this process (a simulator's), so
+    /// a packet that reaches many of them is verified once; `None` stops using one. See
+    /// [`VerifiedCache`].
+    pub fn set_verified_cache(&mut self, cache: Option<Arc<VerifiedCache>>) {
+        self.verified = cache;
     }
 
     /// Our member id.

@@ -21,6 +21,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
 
 use super::delay::{Pushed, Waiting, Wake};
 use super::event::{Delivered, Event};
@@ -224,7 +226,13 @@ impl Node {
         if items.is_empty() {
             return;
         }
-        let verdicts = crypto::verify_batch(&items, &mut self.rng);
+        // One draw per batch whatever a verification cache answers, so the cache never changes
+        // the node's later random choices.
+        let mut coefficients = ChaCha20Rng::from_seed(self.rng.r#gen());
+        let verdicts = match &self.verified {
+            Some(cache) => cache.verify_batch(&items, &mut coefficients),
+            None => crypto::verify_batch(&items, &mut coefficients),
+        };
         drop(items);
         let mut bad = vec![false; batch.len()];
         for (owner, verdict) in owners.into_iter().zip(verdicts) {
