@@ -35,6 +35,8 @@ pub struct NodeSpec<'a> {
     pub role: Role,
     /// The trackers' addresses (public), in node order.
     pub trackers: &'a [SocketAddr],
+    /// Every node's local address, in node order (private for nodes behind a NAT).
+    pub addresses: &'a [SocketAddr],
     /// The virtual time of the (re)build.
     pub now: Instant,
 }
@@ -75,8 +77,22 @@ pub trait Adapter {
     ) -> Option<ItemId>;
 
     /// Checks a node's invariants at a sampling tick.
-    fn check(&self, now: Instant, id: NodeId, node: &Self::Node) -> Result<(), String> {
+    fn check(&mut self, now: Instant, id: NodeId, node: &Self::Node) -> Result<(), String> {
         let _ = (now, id, node);
         Ok(())
+    }
+
+    /// A digest of the node's replicated state (its store), compared across nodes after a
+    /// partition heals: equal digests mean equal stores. `None` when the kind has none.
+    fn state_digest(&self, node: &Self::Node) -> Option<String> {
+        let _ = node;
+        None
+    }
+
+    /// Adapter-specific figures for the results file (node counters, caches), from the nodes
+    /// that exist at the end of the run.
+    fn summary(&self, nodes: &mut dyn Iterator<Item = &Self::Node>) -> serde_json::Value {
+        let _ = nodes;
+        serde_json::Value::Null
     }
 }

@@ -32,7 +32,9 @@
 //!
 //! [`Scenario`] is the TOML format of `simulations/*.toml`; [`run_file`] runs one and writes
 //! `results.json` and SVG plots. An [`Adapter`] turns the scenario's nodes into [`SimNode`]s:
-//! [`toy::ToyAdapter`] is a small push-pull gossip used by tests and the speed measurement.
+//! [`dispersy_node::DispersyAdapter`] runs the real [`dispersy::node::Node`] (`kind =
+//! "dispersy"`), and [`toy::ToyAdapter`] is a small push-pull gossip used by the engine's own
+//! tests and speed measurement.
 //!
 //! # Bounds
 //!
@@ -43,6 +45,7 @@
 
 pub mod adapter;
 pub mod churn;
+pub mod dispersy_node;
 pub mod dist;
 mod hash;
 pub mod hooks;

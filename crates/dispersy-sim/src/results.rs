@@ -52,6 +52,22 @@ pub struct Results {
     pub item_series: Vec<ItemSeries>,
     /// Invariant violations seen (bounded).
     pub violations: Vec<String>,
+    /// Healed partitions watched for store convergence (`metrics.heal_bound`).
+    #[serde(default)]
+    pub heals: Vec<HealResult>,
+    /// The node kind's own figures (node counters, caches).
+    #[serde(default)]
+    pub adapter: serde_json::Value,
+}
+
+/// How fast the stores agreed again after a partition healed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealResult {
+    /// When the partition healed, seconds.
+    pub healed_s: f64,
+    /// Seconds after healing until every online peer had the same store (at sample
+    /// resolution); `None` if that never happened.
+    pub converged_after_s: Option<f64>,
 }
 
 /// Traffic and churn of one node.

@@ -12,14 +12,20 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 
 use crate::adapter::{Adapter, ItemId, NodeSpec, Role};
+use crate::dispersy_node;
 use crate::dist::{SimRng, stream};
 use crate::nat::NatKind;
 use crate::net::Placement;
 use crate::node::{NodeContext, NodeId, SimNode};
-use crate::results::{ItemResult, ItemSeries, NodeResult, Results, SamplePoint, by_reason};
+use crate::results::{
+    HealResult, ItemResult, ItemSeries, NodeResult, Results, SamplePoint, by_reason,
+};
 use crate::scenario::{PartitionSpec, Scenario, ScenarioError};
 use crate::sim::{Control, Flow, Hooks, Sim, SimError, Stop};
 use crate::toy;
+
+/// The node kinds scenario files may name.
+pub const KINDS: [&str; 2] = [dispersy_node::KIND, toy::KIND];
 
 /// Most invariant violations kept in the results.
 const MAX_VIOLATIONS: usize = 100;
@@ -80,7 +86,7 @@ pub enum RunError {
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
     /// No adapter for `nodes.kind`.
-    #[error("unknown node kind {0:?} (known: {known})", known = toy::KIND)]
+    #[error("unknown node kind {0:?} (known: {known})", known = KINDS.join(", "))]
     UnknownKind(String),
     /// Building the network or the nodes failed.
     #[error("setting up the run (seed {seed}): {message}")]
@@ -127,12 +133,17 @@ pub fn run_scenario(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Outcome, RunError> {
     let seed = opts.seed.unwrap_or(sc.seed);
+    let setup = |e: crate::AdapterError| RunError::Setup {
+        seed,
+        message: e.to_string(),
+    };
     let run = match sc.nodes.kind.as_str() {
         toy::KIND => {
-            let adapter = toy::ToyAdapter::new(&sc.nodes.config).map_err(|e| RunError::Setup {
-                seed,
-                message: e.to_string(),
-            })?;
+            let adapter = toy::ToyAdapter::new(&sc.nodes.config).map_err(setup)?;
+            run_with(sc, adapter, seed, progress)
+        }
+        dispersy_node::KIND => {
+            let adapter = dispersy_node::DispersyAdapter::new(&sc.nodes.config).map_err(setup)?;
             run_with(sc, adapter, seed, progress)
         }
         other => return Err(RunError::UnknownKind(other.to_owned())),
@@ -215,12 +226,14 @@ pub fn run_with<A: Adapter>(
         );
     }
     h.trackers = ctxs[..trackers].iter().map(|c| c.local_addr).collect();
+    h.addresses = ctxs.iter().map(|c| c.local_addr).collect();
     for ctx in ctxs {
         let id = ctx.id;
         let spec = NodeSpec {
             role: h.roles[id.index()],
             ctx,
             trackers: &h.trackers,
+            addresses: &h.addresses,
             now: Instant::ZERO,
         };
         let node = h.adapter.build(&spec).map_err(|e| setup(e.0))?;
@@ -242,6 +255,14 @@ pub fn run_with<A: Adapter>(
         let groups = partition_groups(p, total, &mut rng);
         let (start, end) = (Instant::ZERO + p.start.0, Instant::ZERO + p.end.0);
         sim.add_partition(start, end, &groups).map_err(sim_err)?;
+        if let Some(bound) = sc.metrics.heal_bound {
+            h.heals.push(Heal {
+                end,
+                deadline: end + bound.0,
+                converged: None,
+                failed: false,
+            });
+        }
     }
     let end = Instant::ZERO + sc.duration.0;
     let mut at = Instant::ZERO + sc.workload.start.0;
@@ -409,6 +430,16 @@ impl Item {
     }
 }
 
+/// A partition whose healing is watched: every online peer must reach the same state digest
+/// before `deadline`.
+#[derive(Debug)]
+struct Heal {
+    end: Instant,
+    deadline: Instant,
+    converged: Option<Instant>,
+    failed: bool,
+}
+
 /// The runner's [`Hooks`]: bookkeeping of who holds what, samples, checks.
 struct Harness<'p, A: Adapter> {
     adapter: A,
@@ -417,6 +448,8 @@ struct Harness<'p, A: Adapter> {
     end: Instant,
     roles: Vec<Role>,
     trackers: Vec<SocketAddr>,
+    addresses: Vec<SocketAddr>,
+    heals: Vec<Heal>,
     online: Vec<bool>,
     online_peers: u32,
     items: Vec<Item>,
@@ -455,6 +488,8 @@ impl<'p, A: Adapter> Harness<'p, A> {
                 })
                 .collect(),
             trackers: Vec::new(),
+            addresses: Vec::new(),
+            heals: Vec::new(),
             online: vec![true; total],
             online_peers: sc.nodes.peers,
             items: Vec::new(),
@@ -555,6 +590,62 @@ impl<'p, A: Adapter> Harness<'p, A> {
         }
     }
 
+    /// Whether every online peer reports the same state digest (early exit on the first
+    /// difference); `None` when the adapter has no digests.
+    fn stores_agree(&self, sim: &Sim<A::Node>) -> Option<bool> {
+        let mut first: Option<String> = None;
+        for i in 0..sim.node_count() {
+            let id = NodeId(i as u32);
+            if !self.is_peer(id) || !sim.is_online(id) {
+                continue;
+            }
+            let digest = self.adapter.state_digest(sim.node(id)?)?;
+            match &first {
+                None => first = Some(digest),
+                Some(f) if *f != digest => return Some(false),
+                Some(_) => {}
+            }
+        }
+        Some(true)
+    }
+
+    /// Watches healed partitions: records when the stores agree, fails when they do not in time.
+    fn check_heals(&mut self, now: Instant, sim: &Sim<A::Node>) {
+        let pending = self
+            .heals
+            .iter()
+            .any(|h| now >= h.end && h.converged.is_none() && !h.failed);
+        if !pending {
+            return;
+        }
+        let agree = self.stores_agree(sim);
+        let mut late = Vec::new();
+        for (i, h) in self.heals.iter_mut().enumerate() {
+            if now < h.end || h.converged.is_some() || h.failed {
+                continue;
+            }
+            match agree {
+                Some(true) => h.converged = Some(now),
+                None => h.failed = true,
+                Some(false) if now >= h.deadline => {
+                    h.failed = true;
+                    late.push(format!(
+                        "partition {i} healed at {:?} but the online peers' stores still differ {:?} later",
+                        h.end,
+                        h.deadline.saturating_duration_since(h.end)
+                    ));
+                }
+                Some(false) => {}
+            }
+        }
+        if agree.is_none() {
+            late.push("heal_bound is set but this node kind has no state digest".into());
+        }
+        for message in late {
+            self.violation(now, message);
+        }
+    }
+
     fn finish(self, sim: &Sim<A::Node>, reason: &str, wall_s: f64) -> Results {
         let net = sim.net();
         let nodes: Vec<NodeResult> = (0..sim.node_count())
@@ -607,6 +698,17 @@ impl<'p, A: Adapter> Harness<'p, A> {
                 points: it.series.clone(),
             })
             .collect();
+        let heals = self
+            .heals
+            .iter()
+            .map(|h| HealResult {
+                healed_s: h.end.since_epoch().as_secs_f64(),
+                converged_after_s: h.converged.map(|t| secs(h.end, t)),
+            })
+            .collect();
+        let adapter = self
+            .adapter
+            .summary(&mut (0..sim.node_count()).filter_map(|i| sim.node(NodeId(i as u32))));
         let stats = *sim.stats();
         Results {
             scenario: self.sc.name.clone(),
@@ -632,6 +734,8 @@ impl<'p, A: Adapter> Harness<'p, A> {
             items,
             item_series,
             violations: self.violations,
+            heals,
+            adapter,
         }
     }
 }
@@ -668,6 +772,7 @@ impl<A: Adapter> Hooks<A::Node> for Harness<'_, A> {
         if self.sc.metrics.invariants {
             self.check(now, sim);
         }
+        self.check_heals(now, sim);
         let (conv, online) = (self.sc.stop.convergence, self.online_peers);
         let (mut complete, mut coverage_sum) = (0u32, 0.0);
         let tracked = self.sc.metrics.track_items as usize;
@@ -758,6 +863,7 @@ impl<A: Adapter> Hooks<A::Node> for Harness<'_, A> {
             role: self.roles[i],
             ctx: ctx.clone(),
             trackers: &self.trackers,
+            addresses: &self.addresses,
             now,
         };
         let node = self.adapter.restart(&spec, old, keep);
@@ -795,7 +901,7 @@ mod tests {
             self.0.on_event(now, id, e)
         }
 
-        fn check(&self, now: Instant, _: NodeId, _: &ToyNode) -> Result<(), String> {
+        fn check(&mut self, now: Instant, _: NodeId, _: &ToyNode) -> Result<(), String> {
             if now > Instant::from_secs(5) {
                 Err("broken on purpose".into())
             } else {
@@ -820,6 +926,62 @@ mod tests {
         assert_eq!(results.end_reason, "failed");
         assert_eq!(results.simulated_s, 6.0);
         assert!(!results.violations.is_empty());
+    }
+
+    /// The toy adapter with a state digest: the same for every node, or a different one each.
+    struct Digests(ToyAdapter, bool);
+
+    impl Adapter for Digests {
+        type Node = ToyNode;
+
+        fn build(&mut self, spec: &NodeSpec<'_>) -> Result<ToyNode, crate::AdapterError> {
+            self.0.build(spec)
+        }
+
+        fn restart(&mut self, spec: &NodeSpec<'_>, old: ToyNode, keep: bool) -> ToyNode {
+            self.0.restart(spec, old, keep)
+        }
+
+        fn inject(&mut self, now: Instant, id: NodeId, n: &mut ToyNode, i: ItemId, s: u32) -> bool {
+            self.0.inject(now, id, n, i, s)
+        }
+
+        fn on_event(&mut self, now: Instant, id: NodeId, e: ToyEvent) -> Option<ItemId> {
+            self.0.on_event(now, id, e)
+        }
+
+        fn state_digest(&self, node: &ToyNode) -> Option<String> {
+            Some(if self.1 {
+                "same".into()
+            } else {
+                format!("{node:p}")
+            })
+        }
+    }
+
+    #[test]
+    fn healed_partitions_must_converge_in_time() {
+        let text = "name = \"h\"\nduration = 30\n[nodes]\npeers = 6\n\
+            [[partitions]]\nstart = 5\nend = 10\nsplit = [0.5, 0.5]\n\
+            [metrics]\nheal_bound = \"4s\"\n";
+        let sc = Scenario::from_toml(text).unwrap();
+        let toy = || ToyAdapter::new(&toml::Table::new()).unwrap();
+        let ok = run_with(&sc, Digests(toy(), true), 5, &mut |_| {}).unwrap();
+        assert_eq!(ok.heals.len(), 1);
+        assert_eq!(ok.heals[0].converged_after_s, Some(0.0));
+        let err = run_with(&sc, Digests(toy(), false), 5, &mut |_| {}).unwrap_err();
+        let RunError::Failed {
+            results, message, ..
+        } = err
+        else {
+            panic!("expected a failed run")
+        };
+        assert!(message.contains("still differ"), "{message}");
+        assert_eq!(results.simulated_s, 14.0);
+        assert_eq!(results.heals[0].converged_after_s, None);
+        // Without a digest the check cannot run, and says so.
+        let err = run_with(&sc, toy(), 5, &mut |_| {}).unwrap_err();
+        assert!(err.to_string().contains("no state digest"), "{err}");
     }
 
     #[test]

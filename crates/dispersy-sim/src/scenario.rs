@@ -302,6 +302,9 @@ pub struct Metrics {
     pub fail_on_violation: bool,
     /// Hash datagram bytes into the event log (lengths always are).
     pub hash_payloads: bool,
+    /// After each partition heals, every online peer's store must agree within this long
+    /// (compared by the adapter's state digest); unset: not checked.
+    pub heal_bound: Option<Span>,
 }
 
 impl Default for Metrics {
@@ -314,6 +317,7 @@ impl Default for Metrics {
             invariants: true,
             fail_on_violation: true,
             hash_payloads: true,
+            heal_bound: None,
         }
     }
 }

@@ -533,7 +533,7 @@ impl Adapter for ToyAdapter {
         }
     }
 
-    fn check(&self, _: Instant, _: NodeId, node: &ToyNode) -> Result<(), String> {
+    fn check(&mut self, _: Instant, _: NodeId, node: &ToyNode) -> Result<(), String> {
         if let Some(bad) = node.items().find(|&i| i >= self.injected) {
             return Err(format!("holds item {bad} that was never injected"));
         }

@@ -1,0 +1,562 @@
+//! The real dispersy node in the simulator: scenario files with `kind = "dispersy"`.
+//!
+//! Every host runs a [`dispersy::node::Node`] on the simulator's virtual clock, joined to one
+//! community ([`definition`]): `post` (full sync, sequence numbers, text, pushed on creation to
+//! `push` peers) and `profile` (last sync, `profile_history` per member, text). Trackers are
+//! ordinary nodes. Each injected item is a post; its message id (author, global time) is the
+//! item's name, so a node's `Event::Message` for that post means it holds the item.
+//!
+//! Keys come from the node's seed: a node keeps its key across restarts that keep its store,
+//! and gets a new one (a fresh install) when the store is lost. Stores are in memory, shared
+//! with the next incarnation ([`SharedStore`]); with the `sqlite` feature a scenario may ask for
+//! SQLite files in a temporary directory instead.
+//!
+//! `[nodes.config]` keys ([`DispersyConfig`]):
+//!
+//! ```toml
+//! push = 10                 # peers a new post is sent to on creation (its node_count)
+//! peers = "trackers"        # add_peer at start: "trackers", "all" or "none"
+//! random_peers = 0          # plus this many random other nodes
+//! store = "memory"          # or "sqlite" (feature `sqlite`)
+//! verified_cache = true     # share signature verdicts between nodes (see below)
+//! verified_cache_capacity = 1048576
+//! profile_updates = false   # each injection also updates the author's last-sync profile
+//! profile_history = 1
+//! check_packets = 1         # stored packets re-verified per node at each check
+//! check_members = 2         # members whose sequence numbers and history are checked
+//! ```
+//!
+//! # Speed
+//!
+//! Nodes share message bodies: a datagram is one [`bytes::Bytes`] from the sender's transmit
+//! to every store that keeps it. With `verified_cache`, the nodes share one
+//! [`VerifiedCache`]: a packet a thousand nodes receive is verified once. The cache only keeps
+//! valid signatures and does not change a node's random draws, so a run gives the same event
+//! log with or without it (a test checks this).
+//!
+//! # Invariants (at every sample when `metrics.invariants`)
+//!
+//! - no store failure;
+//! - re-verifying a sample of stored packets (without the cache): they parse, their
+//!   signatures hold, and their author, global time, sequence number and digest match the row;
+//! - for a sample of members: stored post sequence numbers are exactly `1..=last`, with global
+//!   times increasing; at most `profile_history` profiles are kept;
+//! - the delay queue within its bound.
+//!
+//! [`DispersyAdapter::state_digest`](crate::Adapter::state_digest) is the store's fingerprint
+//! over every meta-message, which `metrics.heal_bound` compares across peers after partitions.
+
+mod check;
+mod node;
+mod store;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use dispersy::community::payload::Layout;
+use dispersy::community::policy::Destination;
+use dispersy::community::{Definition, MetaMessage};
+use dispersy::crypto::PrivateKey;
+use dispersy::ids::{CommunityId, GlobalTime, MemberId, MessageId, MetaId};
+use dispersy::node::{Config, Counters, Event, Node, Traffic, VerifiedCache};
+use dispersy::store::Store;
+use dispersy::time::Instant;
+use rand::SeedableRng;
+use rand::seq::index::sample;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+
+pub use self::node::{DispersyNode, StoreHandle};
+pub use self::store::SharedStore;
+use crate::adapter::{Adapter, AdapterError, ItemId, NodeSpec, Role};
+use crate::dist::derive_seed;
+use crate::node::NodeId;
+
+/// The `nodes.kind` that selects the real node in scenario files.
+pub const KIND: &str = "dispersy";
+
+/// The workload's meta-message: a full-sync, sequence-numbered text post.
+pub const POST: MetaId = MetaId(1);
+/// A last-sync text profile (see `profile_updates`).
+pub const PROFILE: MetaId = MetaId(2);
+
+/// Most members remembered for the checks (one per key ever used).
+const MAX_MEMBERS: usize = 1 << 20;
+
+/// Which addresses nodes are given with `add_peer` when they start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PeerSeeding {
+    /// None: peers are found only from incoming messages (and, with the walker, by walking).
+    None,
+    /// The trackers (bootstrap addresses).
+    Trackers,
+    /// Every other node's local address (only meaningful without NATs).
+    All,
+}
+
+/// Where stores live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StoreKind {
+    /// [`dispersy::store::MemStore`].
+    Memory,
+    /// SQLite files in a temporary directory (feature `sqlite`).
+    Sqlite,
+}
+
+/// Settings, from the scenario's `[nodes.config]`; see the module docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DispersyConfig {
+    /// Peers a new post is sent to on creation.
+    pub push: usize,
+    /// Addresses given with `add_peer` at start.
+    pub peers: PeerSeeding,
+    /// Extra random peers given at start.
+    pub random_peers: usize,
+    /// Where stores live.
+    pub store: StoreKind,
+    /// Share signature verdicts between nodes.
+    pub verified_cache: bool,
+    /// Signatures the shared cache holds.
+    pub verified_cache_capacity: usize,
+    /// Each injection also updates the author's profile.
+    pub profile_updates: bool,
+    /// Profiles kept per member.
+    pub profile_history: u16,
+    /// Stored packets re-verified per node at each check.
+    pub check_packets: usize,
+    /// Members whose sequence numbers and profile history are checked per node at each check.
+    pub check_members: usize,
+}
+
+impl Default for DispersyConfig {
+    fn default() -> Self {
+        DispersyConfig {
+            push: 10,
+            peers: PeerSeeding::Trackers,
+            random_peers: 0,
+            store: StoreKind::Memory,
+            verified_cache: true,
+            verified_cache_capacity: 1 << 20,
+            profile_updates: false,
+            profile_history: 1,
+            check_packets: 1,
+            check_members: 2,
+        }
+    }
+}
+
+impl DispersyConfig {
+    /// Reads the settings from a scenario's opaque table.
+    pub fn from_table(table: &toml::Table) -> Result<DispersyConfig, AdapterError> {
+        let bad =
+            |e: &dyn std::fmt::Display| AdapterError(format!("[nodes.config] for {KIND}: {e}"));
+        let cfg: DispersyConfig = toml::Value::Table(table.clone())
+            .try_into()
+            .map_err(|e| bad(&e))?;
+        if cfg.push > 1 << 16
+            || cfg.random_peers > 1024
+            || !(1..=1 << 24).contains(&cfg.verified_cache_capacity)
+            || cfg.profile_history == 0
+            || cfg.check_packets > 1000
+            || cfg.check_members > 1000
+        {
+            return Err(bad(
+                &"push at most 65536, random_peers at most 1024, verified_cache_capacity in 1..=2^24, profile_history positive, check_packets and check_members at most 1000",
+            ));
+        }
+        if cfg.store == StoreKind::Sqlite && !cfg!(feature = "sqlite") {
+            return Err(bad(
+                &"store = \"sqlite\" needs dispersy-sim built with the `sqlite` feature",
+            ));
+        }
+        Ok(cfg)
+    }
+}
+
+/// The master key of the simulated community: the same in every run.
+fn master_key() -> PrivateKey {
+    PrivateKey::generate(&mut ChaCha20Rng::from_seed(derive_seed(0, "community", 0)))
+}
+
+/// The simulated community: `post` and `profile` (see the module docs).
+pub fn definition(cfg: &DispersyConfig) -> Result<Definition, AdapterError> {
+    let text: Arc<Layout> = Arc::new(Layout::Text);
+    Definition::builder(master_key().public().clone())
+        .kind("sim")
+        .meta(
+            MetaMessage::new(POST.0, "post")
+                .sequenced()
+                .destination(Destination::Community {
+                    node_count: cfg.push,
+                })
+                .payload_schema(text.clone()),
+        )
+        .meta(
+            MetaMessage::new(PROFILE.0, "profile")
+                .last_sync(cfg.profile_history)
+                .destination(Destination::Community {
+                    node_count: cfg.push,
+                })
+                .payload_schema(text),
+        )
+        .build()
+        .map_err(|e| AdapterError(format!("simulated community: {e}")))
+}
+
+/// Text of about `size` bytes naming an item.
+fn item_text(kind: &str, item: ItemId, size: u32) -> String {
+    let mut text = format!("{kind} {} ", item.0);
+    let size = (size as usize).min(60_000);
+    if text.len() < size {
+        text.extend(std::iter::repeat_n('x', size - text.len()));
+    }
+    text
+}
+
+/// Builds and observes [`DispersyNode`]s.
+#[derive(Debug)]
+pub struct DispersyAdapter {
+    cfg: DispersyConfig,
+    def: Definition,
+    community: CommunityId,
+    cache: Option<Arc<VerifiedCache>>,
+    /// Injected posts by message id.
+    items: BTreeMap<MessageId, ItemId>,
+    /// Every member that ever ran, in order, for the checks.
+    members: Vec<MemberId>,
+    member_set: BTreeSet<MemberId>,
+    /// Checks run so far: the checks' sampling cursor.
+    checks: u64,
+    /// Injections refused by a node.
+    refused: u64,
+    #[cfg(feature = "sqlite")]
+    dir: Option<tempfile::TempDir>,
+}
+
+impl DispersyAdapter {
+    /// An adapter with the scenario's `[nodes.config]`.
+    pub fn new(table: &toml::Table) -> Result<DispersyAdapter, AdapterError> {
+        let cfg = DispersyConfig::from_table(table)?;
+        let def = definition(&cfg)?;
+        let cache = cfg
+            .verified_cache
+            .then(|| Arc::new(VerifiedCache::new(cfg.verified_cache_capacity)));
+        Ok(DispersyAdapter {
+            community: def.id(),
+            def,
+            cache,
+            items: BTreeMap::new(),
+            members: Vec::new(),
+            member_set: BTreeSet::new(),
+            checks: 0,
+            refused: 0,
+            #[cfg(feature = "sqlite")]
+            dir: None,
+            cfg,
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &DispersyConfig {
+        &self.cfg
+    }
+
+    /// The simulated community's id.
+    pub fn community(&self) -> CommunityId {
+        self.community
+    }
+
+    /// The shared verification cache, if used.
+    pub fn verified_cache(&self) -> Option<&Arc<VerifiedCache>> {
+        self.cache.as_ref()
+    }
+
+    fn remember(&mut self, member: MemberId) {
+        if self.members.len() < MAX_MEMBERS && self.member_set.insert(member) {
+            self.members.push(member);
+        }
+    }
+
+    fn new_store(&mut self, spec: &NodeSpec<'_>) -> Result<StoreHandle, AdapterError> {
+        match self.cfg.store {
+            StoreKind::Memory => Ok(StoreHandle::Memory(SharedStore::new())),
+            #[cfg(feature = "sqlite")]
+            StoreKind::Sqlite => {
+                if self.dir.is_none() {
+                    let dir = tempfile::tempdir()
+                        .map_err(|e| AdapterError(format!("temporary directory: {e}")))?;
+                    self.dir = Some(dir);
+                }
+                let dir = self
+                    .dir
+                    .as_ref()
+                    .ok_or_else(|| AdapterError("no temporary directory".into()))?;
+                let path = dir.path().join(format!(
+                    "n{}-{}.sqlite",
+                    spec.ctx.id.0, spec.ctx.incarnation
+                ));
+                Ok(StoreHandle::Sqlite(path))
+            }
+            #[cfg(not(feature = "sqlite"))]
+            StoreKind::Sqlite => {
+                let _ = spec;
+                Err(AdapterError("built without the `sqlite` feature".into()))
+            }
+        }
+    }
+
+    fn open(handle: &StoreHandle) -> Result<Box<dyn Store>, String> {
+        match handle {
+            StoreHandle::Memory(s) => Ok(Box::new(s.clone())),
+            #[cfg(feature = "sqlite")]
+            StoreHandle::Sqlite(path) => dispersy_sqlite::SqliteStore::open(path)
+                .map(|s| Box::new(s) as Box<dyn Store>)
+                .map_err(|e| format!("opening {}: {e}", path.display())),
+        }
+    }
+
+    /// A node with `key` and `store`, joined to the community, given its first peers.
+    fn make(&mut self, spec: &NodeSpec<'_>, key: PrivateKey, store: StoreHandle) -> DispersyNode {
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&spec.ctx.seed[..8]);
+        let config = Config {
+            seed: u64::from_le_bytes(seed),
+            ..Config::default()
+        };
+        self.remember(key.member_id());
+        let (opened, error) = match Self::open(&store) {
+            Ok(s) => (s, None),
+            Err(e) => (
+                Box::new(dispersy::store::MemStore::new()) as Box<dyn Store>,
+                Some(e),
+            ),
+        };
+        let mut node = DispersyNode {
+            node: Node::new(config, key.clone(), opened),
+            key,
+            store,
+            role: spec.role,
+            store_errors: 0,
+            last_error: None,
+        };
+        if let Some(e) = error {
+            node.failed(e);
+        }
+        node.node.set_verified_cache(self.cache.clone());
+        if let Err(e) = node.node.join(spec.now, self.def.clone()) {
+            node.failed(format!("joining the community: {e}"));
+            return node;
+        }
+        for peer in self.first_peers(spec) {
+            if let Err(e) = node.node.add_peer(spec.now, self.community, peer) {
+                node.failed(format!("adding a peer: {e}"));
+            }
+        }
+        node
+    }
+
+    fn first_peers(&self, spec: &NodeSpec<'_>) -> Vec<SocketAddr> {
+        let me = spec.ctx.local_addr;
+        let mut peers: Vec<SocketAddr> = match self.cfg.peers {
+            PeerSeeding::None => Vec::new(),
+            PeerSeeding::Trackers => spec.trackers.to_vec(),
+            PeerSeeding::All => spec.addresses.to_vec(),
+        };
+        let others = spec.addresses.len();
+        if self.cfg.random_peers > 0 && others > 1 {
+            let mut rng = ChaCha20Rng::from_seed(spec.ctx.seed);
+            let n = self.cfg.random_peers.min(others);
+            peers.extend(
+                sample(&mut rng, others, n)
+                    .into_iter()
+                    .map(|i| spec.addresses[i]),
+            );
+        }
+        peers.retain(|p| *p != me);
+        peers.sort_unstable();
+        peers.dedup();
+        peers
+    }
+
+    /// Sum of every node's counters, by role: traffic and drops of the whole node, accepted,
+    /// created and delayed messages of the community.
+    fn counters<'a>(
+        &self,
+        nodes: impl Iterator<Item = &'a DispersyNode>,
+    ) -> BTreeMap<Role, Counters> {
+        fn add<K: Ord + Copy>(into: &mut BTreeMap<K, u64>, from: &BTreeMap<K, u64>) {
+            for (k, v) in from {
+                *into.entry(*k).or_default() += v;
+            }
+        }
+        fn traffic<K: Ord + Copy>(into: &mut BTreeMap<K, Traffic>, from: &BTreeMap<K, Traffic>) {
+            for (k, v) in from {
+                let t = into.entry(*k).or_default();
+                t.packets += v.packets;
+                t.bytes += v.bytes;
+            }
+        }
+        let mut out: BTreeMap<Role, Counters> = BTreeMap::new();
+        for n in nodes {
+            let c = out.entry(n.role).or_default();
+            let s = n.node.stats();
+            c.received.packets += s.received.packets;
+            c.received.bytes += s.received.bytes;
+            c.sent.packets += s.sent.packets;
+            c.sent.bytes += s.sent.bytes;
+            traffic(&mut c.received_by_type, &s.received_by_type);
+            traffic(&mut c.sent_by_type, &s.sent_by_type);
+            add(&mut c.drops, &s.drops);
+            if let Some(s) = n.node.community_stats(&self.community) {
+                add(&mut c.accepted, &s.accepted);
+                add(&mut c.created, &s.created);
+                add(&mut c.delayed, &s.delayed);
+            }
+        }
+        out
+    }
+}
+
+impl Adapter for DispersyAdapter {
+    type Node = DispersyNode;
+
+    fn build(&mut self, spec: &NodeSpec<'_>) -> Result<DispersyNode, AdapterError> {
+        let key = PrivateKey::generate(&mut ChaCha20Rng::from_seed(spec.ctx.seed));
+        let store = self.new_store(spec)?;
+        let node = self.make(spec, key, store);
+        match &node.last_error {
+            Some(e) => Err(AdapterError(format!("node {}: {e}", spec.ctx.id))),
+            None => Ok(node),
+        }
+    }
+
+    fn restart(&mut self, spec: &NodeSpec<'_>, old: DispersyNode, keep: bool) -> DispersyNode {
+        if keep {
+            // Close the old node (and its store) before the new one opens it.
+            let DispersyNode {
+                node, key, store, ..
+            } = old;
+            drop(node);
+            return self.make(spec, key, store);
+        }
+        drop(old);
+        let key = PrivateKey::generate(&mut ChaCha20Rng::from_seed(spec.ctx.seed));
+        match self.new_store(spec) {
+            Ok(store) => self.make(spec, key, store),
+            Err(e) => {
+                let mut node = self.make(spec, key, StoreHandle::Memory(SharedStore::new()));
+                node.failed(e);
+                node
+            }
+        }
+    }
+
+    fn inject(
+        &mut self,
+        now: Instant,
+        _: NodeId,
+        node: &mut DispersyNode,
+        item: ItemId,
+        size: u32,
+    ) -> bool {
+        let text = item_text("post", item, size);
+        let Ok(payload) = Layout::Text.encode(text.as_bytes()) else {
+            return false;
+        };
+        let created = match node
+            .node
+            .create_message(now, self.community, POST, &payload, &[])
+        {
+            Ok(d) => d,
+            Err(e) => {
+                self.refused += 1;
+                tracing::debug!(error = %e, "injection refused");
+                if matches!(e, dispersy::node::CommandError::Store(_)) {
+                    node.failed(e);
+                }
+                return false;
+            }
+        };
+        let Some(id) = created.id() else {
+            return false;
+        };
+        self.items.insert(id, item);
+        if self.cfg.profile_updates {
+            let text = item_text("profile", item, 32);
+            let profile = Layout::Text.encode(text.as_bytes()).unwrap_or_default();
+            if let Err(e) = node
+                .node
+                .create_message(now, self.community, PROFILE, &profile, &[])
+            {
+                tracing::debug!(error = %e, "profile update refused");
+            }
+        }
+        true
+    }
+
+    fn on_event(&mut self, _: Instant, _: NodeId, event: Event) -> Option<ItemId> {
+        match event {
+            Event::Message(m) if m.meta == POST && m.community == self.community => {
+                self.items.get(&m.id()?).copied()
+            }
+            _ => None,
+        }
+    }
+
+    fn check(&mut self, now: Instant, id: NodeId, node: &DispersyNode) -> Result<(), String> {
+        self.checks = self.checks.wrapping_add(1);
+        self.check_node(now, id, node)
+    }
+
+    fn state_digest(&self, node: &DispersyNode) -> Option<String> {
+        let f =
+            node.node
+                .store()
+                .fingerprint(&self.community, None, GlobalTime(1), GlobalTime::MAX);
+        Some(match f {
+            Ok(f) => format!("{}:{:016x}", f.count, f.sum),
+            Err(e) => format!("error: {e}"),
+        })
+    }
+
+    fn summary(&self, nodes: &mut dyn Iterator<Item = &DispersyNode>) -> serde_json::Value {
+        let nodes: Vec<&DispersyNode> = nodes.collect();
+        let stored: Vec<u64> = nodes
+            .iter()
+            .filter(|n| n.role == Role::Peer)
+            .map(|n| {
+                n.node
+                    .store()
+                    .count(
+                        &self.community,
+                        Some(&[POST]),
+                        GlobalTime(1),
+                        GlobalTime::MAX,
+                    )
+                    .unwrap_or(0)
+            })
+            .collect();
+        let posts = serde_json::json!({
+            "min": stored.iter().min(),
+            "max": stored.iter().max(),
+            "mean": if stored.is_empty() { 0.0 } else {
+                stored.iter().sum::<u64>() as f64 / stored.len() as f64
+            },
+        });
+        serde_json::json!({
+            "config": self.cfg,
+            "community": self.community.to_string(),
+            "members": self.members.len(),
+            "items_created": self.items.len(),
+            "injections_refused": self.refused,
+            "store_errors": nodes.iter().map(|n| n.store_errors).sum::<u64>(),
+            "stored_posts_per_peer": posts,
+            "verified_cache": self.cache.as_ref().map(|c| c.stats()),
+            "counters": self.counters(nodes.into_iter()),
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! The real dispersy node in the simulator: the same scenario and seed give the same event log,
+//! with or without the shared verification cache; another seed gives another. CI runs this.
+#![allow(clippy::unwrap_used)]
+
+use std::path::PathBuf;
+
+use dispersy_sim::{Results, RunOptions, Scenario, run_scenario};
+
+fn smoke() -> Scenario {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../simulations/dispersy-smoke.toml");
+    Scenario::load(&path).expect("dispersy smoke scenario loads")
+}
+
+fn seed() -> u64 {
+    std::env::var("DISPERSY_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+fn run(sc: &Scenario, seed: u64) -> Results {
+    let opts = RunOptions {
+        seed: Some(seed),
+        write_outputs: false,
+        ..RunOptions::default()
+    };
+    match run_scenario(sc, &opts, &mut |_| {}) {
+        Ok(outcome) => outcome.results,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Everything but the wall-clock fields.
+fn deterministic(mut r: Results) -> Results {
+    r.wall_s = 0.0;
+    r.events_per_sec = 0.0;
+    r
+}
+
+#[test]
+fn same_seed_same_log_with_or_without_the_verification_cache() {
+    let sc = smoke();
+    let seed = seed();
+    eprintln!("dispersy smoke scenario, seed {seed} (set DISPERSY_SIM_SEED to change)");
+    let a = run(&sc, seed);
+    let b = run(&sc, seed);
+    assert_eq!(a.event_log_hash, b.event_log_hash, "seed {seed}");
+    assert_eq!(deterministic(a.clone()), deterministic(b), "seed {seed}");
+
+    let mut uncached = sc.clone();
+    uncached
+        .nodes
+        .config
+        .insert("verified_cache".into(), toml::Value::Boolean(false));
+    let c = run(&uncached, seed);
+    assert_eq!(
+        a.event_log_hash, c.event_log_hash,
+        "seed {seed}: the cache changed the run"
+    );
+    assert!(c.adapter["verified_cache"].is_null());
+    let hits = a.adapter["verified_cache"]["hits"].as_u64().unwrap();
+    assert!(hits > 100, "cache hits {hits}");
+
+    let d = run(&sc, seed.wrapping_add(1));
+    assert_ne!(a.event_log_hash, d.event_log_hash, "seed {seed}");
+
+    // The scenario does exercise the node: messages spread, restarts happen, checks pass.
+    assert!(a.violations.is_empty(), "seed {seed}: {:?}", a.violations);
+    assert!(a.engine.restarts > 0, "{:?}", a.engine);
+    assert_eq!(a.adapter["store_errors"], 0);
+    // Most posts reached a peer besides their author (two of at most 40 is 5 %).
+    let spread = a.items.iter().filter(|i| i.final_coverage > 0.05).count();
+    assert!(spread > a.items.len() / 2, "seed {seed}: {:?}", a.items);
+    let accepted = &a.adapter["counters"]["peer"]["accepted"];
+    assert!(accepted["1"].as_u64().unwrap() > 100, "{accepted}");
+}
