@@ -284,8 +284,9 @@ impl Store for SqliteStore {
 
     fn remove_community(&mut self, id: &CommunityId) -> Result<(), StoreError> {
         let deleted = self.write(sql::REMOVE_COMMUNITY_MESSAGES, [id.0])?;
+        self.wrote(-(deleted as i64))?;
         self.write(sql::REMOVE_COMMUNITY, [id.0])?;
-        self.wrote(-(deleted as i64))
+        self.wrote(0)
     }
 
     fn insert_message(&mut self, message: &StoredMessage) -> Result<bool, StoreError> {
