@@ -57,9 +57,11 @@ mod convert;
 mod schema;
 mod store;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use dispersy::ids::CommunityId;
 use dispersy::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 
@@ -120,7 +122,13 @@ pub struct SqliteStore {
     messages: u64,
     /// `messages` differs from the counter row.
     count_dirty: bool,
+    /// Communities known to have a `community` row, so inserts can skip creating it. Cleared
+    /// whenever a write fails or a transaction is lost; at most [`MAX_KNOWN_COMMUNITIES`].
+    known_communities: BTreeSet<CommunityId>,
 }
+
+/// Bound of [`SqliteStore::known_communities`]; the set is cleared when it would grow past it.
+const MAX_KNOWN_COMMUNITIES: usize = 1024;
 
 impl SqliteStore {
     /// Opens (or creates) the store at `path` with default [`Options`], creating parent
@@ -198,6 +206,7 @@ impl SqliteStore {
             pending_writes: 0,
             messages: 0,
             count_dirty: false,
+            known_communities: BTreeSet::new(),
         };
         store.messages = store.stored_count()?;
         if store.options.check_on_open {
@@ -305,6 +314,7 @@ impl SqliteStore {
 
     /// Resets after SQLite rolled back the open transaction; the error to report.
     fn lost_transaction(&mut self) -> StoreError {
+        self.known_communities.clear();
         self.in_transaction = false;
         self.pending_writes = 0;
         self.count_dirty = false;
@@ -357,6 +367,7 @@ impl SqliteStore {
                 Ok(())
             }
             Err(e) => {
+                self.known_communities.clear();
                 // A busy COMMIT leaves the transaction open (commit can be retried); any other
                 // failure rolled it back.
                 if self.conn.is_autocommit() {

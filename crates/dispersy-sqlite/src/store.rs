@@ -14,9 +14,10 @@ use dispersy::store::{
 use rusqlite::types::ValueRef;
 use rusqlite::{OptionalExtension, Row, params};
 
-use crate::SqliteStore;
+use crate::{MAX_KNOWN_COMMUNITIES, SqliteStore};
+
 use crate::convert::{
-    SqlResult, blob, count_to_sql, digest_to_sql, global_time, gt_bound, gt_to_sql, id20,
+    SqlResult, blob, count_to_sql, db_err, digest_to_sql, global_time, gt_bound, gt_to_sql, id20,
     message_from_row, meta_mask, opt_text, too_big, undone_to_sql,
 };
 
@@ -199,7 +200,11 @@ impl SqliteStore {
             .conn
             .prepare_cached(sql)
             .and_then(|mut s| s.execute(params))
-            .sql()?;
+            .map_err(|e| {
+                // The failure may have rolled back rows this cache vouches for.
+                self.known_communities.clear();
+                db_err(e)
+            })?;
         Ok(n as u64)
     }
 
@@ -207,8 +212,12 @@ impl SqliteStore {
     fn write_message(&mut self, m: &StoredMessage, insert: bool) -> Result<bool, StoreError> {
         let gt = gt_to_sql(m.global_time).ok_or_else(|| too_big(m.global_time))?;
         let (undone, undone_member, undone_gt) = undone_to_sql(m.undone)?;
-        if insert {
+        if insert && !self.known_communities.contains(&m.community) {
             self.write(sql::ENSURE_COMMUNITY, [m.community.0])?;
+            if self.known_communities.len() >= MAX_KNOWN_COMMUNITIES {
+                self.known_communities.clear();
+            }
+            self.known_communities.insert(m.community);
         }
         let n = self.write(
             if insert { sql::INSERT } else { sql::REPLACE },
@@ -283,6 +292,7 @@ impl Store for SqliteStore {
     }
 
     fn remove_community(&mut self, id: &CommunityId) -> Result<(), StoreError> {
+        self.known_communities.remove(id);
         let deleted = self.write(sql::REMOVE_COMMUNITY_MESSAGES, [id.0])?;
         self.wrote(-(deleted as i64))?;
         self.write(sql::REMOVE_COMMUNITY, [id.0])?;
