@@ -64,20 +64,23 @@ fn verified(node: &Node, community: &CommunityId, tracker: SocketAddr) -> Vec<So
         .collect()
 }
 
+/// A network whose node 0 is a tracker; returns its index and address.
+fn with_tracker(seed: u64) -> (Network, usize, SocketAddr) {
+    let mut net = Network::new(seed);
+    let config = Config {
+        seed,
+        ..Config::default()
+    };
+    let tracker = net.add(Node::new_tracker(config, key(500)));
+    (net, tracker, Network::address(tracker))
+}
+
 #[test]
 fn nodes_discover_each_other_through_a_tracker() {
     const PEERS: usize = 16;
     const ENOUGH: usize = 5;
     let seed = seed("nodes_discover_each_other_through_a_tracker", 11);
-    let mut net = Network::new(seed);
-    let tracker = net.add(Node::new_tracker(
-        Config {
-            seed,
-            ..Config::default()
-        },
-        key(500),
-    ));
-    let tracker_addr = Network::address(tracker);
+    let (mut net, tracker, tracker_addr) = with_tracker(seed);
     let def = community(1);
     let id = def.id();
     let mut members = BTreeSet::new();
@@ -118,7 +121,7 @@ fn nodes_discover_each_other_through_a_tracker() {
          peers after {first:?} s; verified counts then {counts:?}"
     );
     let all = first[2].expect("every peer found several verified peers within 180 s");
-    assert!(all <= 120, "discovery took {all} s (more than 24 steps)");
+    assert!(all <= 150, "discovery took {all} s (more than 30 steps)");
 
     for i in peers.clone() {
         let n = net.node(i);
@@ -166,15 +169,7 @@ fn nodes_discover_each_other_through_a_tracker() {
 #[test]
 fn communities_are_kept_apart() {
     let seed = seed("communities_are_kept_apart", 12);
-    let mut net = Network::new(seed);
-    let tracker = net.add(Node::new_tracker(
-        Config {
-            seed,
-            ..Config::default()
-        },
-        key(500),
-    ));
-    let tracker_addr = Network::address(tracker);
+    let (mut net, tracker, tracker_addr) = with_tracker(seed);
     let (a, b) = (community(1), community(2));
     // Nodes 1-5 in A, 4-8 in B: nodes 4 and 5 host both, and join B only after 30 s.
     let in_a = 1..=5usize;
