@@ -26,9 +26,9 @@
 
 // pub mod catchup;
 pub mod hello;
-// pub mod index;
+pub mod index;
 // pub mod progress;
-// pub mod reconcile;
+pub mod reconcile;
 pub mod requester;
 pub mod respond;
 pub mod size;
@@ -39,7 +39,7 @@ mod varint;
 mod testkit;
 
 // pub use catchup::Catchup;
-// pub use index::FingerprintIndex;
+pub use index::FingerprintIndex;
 // pub use progress::Progress;
 pub use requester::{Requester, RequesterConfig};
 pub use respond::{Limits, Response, respond};

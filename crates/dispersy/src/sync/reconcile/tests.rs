@@ -1,0 +1,284 @@
+//! Reconciliation driven end to end between two in-memory stores.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use rand::Rng;
+
+use super::*;
+use crate::store::{MemStore, Store};
+use crate::sync::index::DEFAULT_MAX_BUCKETS;
+use crate::sync::testkit::{self, COMMUNITY, corpus, store_of};
+
+/// Bytes of room for the extension in a request without a sync block, and in a response.
+const MAX_LEN: usize = 960;
+/// Packet budget per message.
+const BUDGET: usize = 64 * 1024;
+/// Extension entry header: kind and length.
+const EXT_HEADER: usize = 3;
+
+struct Side {
+    store: MemStore,
+    index: FingerprintIndex,
+}
+
+impl Side {
+    fn new(messages: &[&StoredMessage]) -> Side {
+        Side {
+            store: store_of(messages.iter().copied()),
+            index: FingerprintIndex::new(
+                COMMUNITY,
+                &testkit::simple_policies(),
+                DEFAULT_MAX_BUCKETS,
+            ),
+        }
+    }
+
+    fn deliver(&mut self, packets: &[Bytes], universe: &BTreeMap<Bytes, StoredMessage>) -> usize {
+        let mut new = 0;
+        for p in packets {
+            let m = &universe[p];
+            if self.store.insert_message(m).unwrap() {
+                self.index.on_insert(m.meta, m.global_time, m.digest);
+                new += 1;
+            }
+        }
+        new
+    }
+}
+
+#[derive(Debug, Default)]
+struct Session {
+    round_trips: usize,
+    reconcile_bytes: usize,
+    packets: usize,
+    packet_bytes: usize,
+    duplicates: usize,
+}
+
+/// One session: `a` starts, `b` answers; a reply is processed before the packets that follow
+/// it are stored, and packets pushed with a request are stored before it is processed.
+fn session(
+    a: &mut Side,
+    b: &mut Side,
+    config: &Config,
+    universe: &BTreeMap<Bytes, StoredMessage>,
+) -> Session {
+    let mut s = Session::default();
+    let mut msg = start(&a.store, &mut a.index, config, MAX_LEN).unwrap();
+    loop {
+        s.round_trips += 1;
+        s.reconcile_bytes += msg.encoded_len() + EXT_HEADER;
+        assert!(msg.encoded_len() <= MAX_LEN);
+        let back = process(
+            &b.store,
+            &mut b.index,
+            config,
+            &Message::decode(&msg.encode()).unwrap(),
+            MAX_LEN,
+            BUDGET,
+        )
+        .unwrap();
+        if std::env::var("RECON_TRACE").is_ok() {
+            eprintln!(
+                "  in {} entries -> B {:?} reply {} entries {} bytes",
+                msg.entries().len(),
+                back.stats,
+                back.reply.entries().len(),
+                back.reply.encoded_len()
+            );
+        }
+        assert!(back.bytes <= BUDGET && back.reply.encoded_len() <= MAX_LEN);
+        if !back.reply.is_empty() {
+            s.reconcile_bytes += back.reply.encoded_len() + EXT_HEADER;
+        }
+        let out = if back.reply.is_empty() {
+            None
+        } else {
+            let o = process(&a.store, &mut a.index, config, &back.reply, MAX_LEN, BUDGET).unwrap();
+            if std::env::var("RECON_TRACE").is_ok() {
+                eprintln!(
+                    "  A {:?} reply {} entries {} bytes",
+                    o.stats,
+                    o.reply.entries().len(),
+                    o.reply.encoded_len()
+                );
+            }
+            Some(o)
+        };
+        s.packets += back.packets.len();
+        s.packet_bytes += back.bytes;
+        s.duplicates += back.packets.len() - a.deliver(&back.packets, universe);
+        let Some(out) = out else { break };
+        s.packets += out.packets.len();
+        s.packet_bytes += out.bytes;
+        s.duplicates += out.packets.len() - b.deliver(&out.packets, universe);
+        if out.reply.is_empty() {
+            break;
+        }
+        msg = out.reply;
+    }
+    s
+}
+
+fn universe(messages: &[StoredMessage]) -> BTreeMap<Bytes, StoredMessage> {
+    messages
+        .iter()
+        .map(|m| (m.packet.clone(), m.clone()))
+        .collect()
+}
+
+/// Two stores of `common + a_only` and `common + b_only` messages.
+fn pair<R: Rng>(
+    common: usize,
+    a_only: usize,
+    b_only: usize,
+    authors: u32,
+    rng: &mut R,
+) -> (Side, Side, Vec<StoredMessage>) {
+    let all = corpus(common + a_only + b_only, authors, 200, rng);
+    let mut idx: Vec<usize> = (0..all.len()).collect();
+    for i in (1..idx.len()).rev() {
+        idx.swap(i, rng.gen_range(0..=i));
+    }
+    let (a_side, rest) = idx.split_at(a_only);
+    let (b_side, _) = rest.split_at(b_only);
+    let a: Vec<&StoredMessage> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !b_side.contains(i))
+        .map(|(_, m)| m)
+        .collect();
+    let b: Vec<&StoredMessage> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !a_side.contains(i))
+        .map(|(_, m)| m)
+        .collect();
+    (Side::new(&a), Side::new(&b), all)
+}
+
+#[test]
+fn ten_and_ten_differences_in_twenty_thousand() {
+    let (mut rng, seed) = testkit::rng(41);
+    let (mut a, mut b, all) = pair(20_000, 10, 10, 100, &mut rng);
+    let u = universe(&all);
+    let s = session(&mut a, &mut b, &Config::default(), &u);
+    eprintln!("20,000 + 10/10: {s:?}");
+    assert_eq!(
+        testkit::ids(&a.store),
+        testkit::ids(&b.store),
+        "seed {seed}"
+    );
+    assert_eq!(a.store.message_count(), 20_020);
+    assert!(s.round_trips <= 3, "seed {seed}: {s:?}");
+    assert!(s.reconcile_bytes <= 16 * 1024, "seed {seed}: {s:?}");
+}
+
+/// The target: 100,000 shared, 10 + 10 different, at most 3 round trips and 16 KiB.
+#[test]
+fn ten_and_ten_differences_in_a_hundred_thousand() {
+    let (mut rng, seed) = testkit::rng(42);
+    let mut worst = Session::default();
+    for trial in 0..2 {
+        let (mut a, mut b, all) = pair(100_000, 10, 10, 100, &mut rng);
+        let u = universe(&all);
+        let s = session(&mut a, &mut b, &Config::default(), &u);
+        eprintln!("trial {trial}: {s:?}");
+        assert_eq!(
+            testkit::ids(&a.store),
+            testkit::ids(&b.store),
+            "seed {seed} trial {trial}"
+        );
+        assert_eq!(s.packets - s.duplicates, 20);
+        worst.round_trips = worst.round_trips.max(s.round_trips);
+        worst.reconcile_bytes = worst.reconcile_bytes.max(s.reconcile_bytes);
+    }
+    assert!(worst.round_trips <= 3, "seed {seed}: {worst:?}");
+    assert!(worst.reconcile_bytes <= 16 * 1024, "seed {seed}: {worst:?}");
+}
+
+/// Random pairs, from equal to very different: sessions repeat until the stores are equal,
+/// which must happen within a few sessions.
+#[test]
+fn random_pairs_converge() {
+    let (mut rng, seed) = testkit::rng(43);
+    for case in 0..40 {
+        let common = [0, 1, 50, 2_000, 8_000][rng.gen_range(0..5)];
+        let a_only = [0, 1, 2, 30, 500][rng.gen_range(0..5)];
+        let b_only = [0, 1, 3, 30, 2_000][rng.gen_range(0..5)];
+        let authors = rng.gen_range(1..60);
+        let (mut a, mut b, all) = pair(common, a_only, b_only, authors, &mut rng);
+        let u = universe(&all);
+        let mut sessions = 0;
+        while testkit::ids(&a.store) != testkit::ids(&b.store) {
+            sessions += 1;
+            assert!(
+                sessions <= 6,
+                "seed {seed} case {case}: {common}/{a_only}/{b_only}, {authors} authors"
+            );
+            let (x, y) = if sessions % 2 == 1 {
+                (&mut a, &mut b)
+            } else {
+                (&mut b, &mut a)
+            };
+            let s = session(x, y, &Config::default(), &u);
+            eprintln!(
+                "case {case} session {sessions}: {s:?}, now {} / {}",
+                a.store.message_count(),
+                b.store.message_count()
+            );
+        }
+        assert_eq!(a.store.message_count(), common + a_only + b_only);
+    }
+}
+
+#[test]
+fn work_and_reply_are_bounded() {
+    let (mut rng, _) = testkit::rng(44);
+    let (a, _, _) = pair(5_000, 0, 0, 20, &mut rng);
+    let mut a = a;
+    // 20,000 one-wide ranges that all differ.
+    let mut m = Message::new(0);
+    for gt in 1..20_000u64 {
+        m.push(
+            Entry {
+                low: GlobalTime(gt),
+                high: GlobalTime(gt),
+                mode: Mode::Fingerprint { count: 7, sum: 1 },
+            },
+            usize::MAX,
+        );
+    }
+    let config = Config::default();
+    let out = process(&a.store, &mut a.index, &config, &m, 500, 3_000).unwrap();
+    assert!(out.reply.encoded_len() <= 500);
+    assert!(out.bytes <= 3_000);
+    // It stopped when the reply filled up and handed the rest back as one range.
+    assert!(out.stats.differing < 100);
+    let last = out.reply.entries().last().unwrap();
+    assert_eq!(last.high, GlobalTime(19_999));
+    assert!(matches!(last.mode, Mode::Fingerprint { .. }));
+    // Without a reply limit, at most `max_entries` are answered in detail.
+    let out = process(&a.store, &mut a.index, &config, &m, usize::MAX, usize::MAX).unwrap();
+    assert_eq!(
+        out.stats.equal + out.stats.differing,
+        config.max_entries as u32
+    );
+    assert_eq!(
+        out.reply.entries().last().unwrap().low,
+        GlobalTime(config.max_entries as u64 + 1)
+    );
+    // Past the round limit nothing is answered.
+    let mut late = Message::new(config.max_round);
+    late.push(
+        Entry {
+            low: GlobalTime(1),
+            high: GlobalTime(9),
+            mode: Mode::Ids(vec![]),
+        },
+        100,
+    );
+    let out = process(&a.store, &mut a.index, &config, &late, 500, 3_000).unwrap();
+    assert!(out.reply.is_empty() && out.packets.is_empty());
+}
