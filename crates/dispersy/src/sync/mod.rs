@@ -24,10 +24,10 @@
 //! faster and cheaper; whatever they miss (digest collisions, a lost datagram, a peer that
 //! does not speak an extension) the next classic sync round still finds.
 
-// pub mod catchup;
+pub mod catchup;
 pub mod hello;
 pub mod index;
-// pub mod progress;
+pub mod progress;
 pub mod reconcile;
 pub mod requester;
 pub mod respond;
@@ -36,11 +36,13 @@ pub mod strategy;
 mod varint;
 
 #[cfg(test)]
+mod simnet;
+#[cfg(test)]
 mod testkit;
 
-// pub use catchup::Catchup;
+pub use catchup::Catchup;
 pub use index::FingerprintIndex;
-// pub use progress::Progress;
+pub use progress::Progress;
 pub use requester::{Requester, RequesterConfig};
 pub use respond::{Limits, Response, respond};
 pub use strategy::{ClaimInput, Strategy};

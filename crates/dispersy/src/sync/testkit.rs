@@ -4,10 +4,14 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::Policies;
+use std::collections::BTreeMap;
+
+use super::reconcile::{self, Config, Message};
+use super::{FingerprintIndex, Policies};
 use crate::community::policy::{Direction, Distribution, Pruning};
 use crate::ids::{CommunityId, GlobalTime, MemberId, MetaId};
 use crate::store::{MemStore, Store, StoredMessage, Undone, digest};
+use crate::sync::index::DEFAULT_MAX_BUCKETS;
 
 pub const COMMUNITY: CommunityId = CommunityId([0xc0; 20]);
 
@@ -121,4 +125,156 @@ pub fn ids(store: &MemStore) -> Vec<(GlobalTime, MemberId)> {
         .iter()
         .map(|m| (m.global_time, m.member))
         .collect()
+}
+
+// Reconciliation between two in-memory stores.
+
+/// Bytes of room for the extension in a request without a sync block, and in a response.
+pub const MAX_LEN: usize = 960;
+/// Packet budget per message.
+pub const BUDGET: usize = 64 * 1024;
+/// Extension entry header: kind and length.
+pub const EXT_HEADER: usize = 3;
+
+pub struct Side {
+    pub store: MemStore,
+    pub index: FingerprintIndex,
+}
+
+impl Side {
+    pub fn new(messages: &[&StoredMessage]) -> Side {
+        Side {
+            store: store_of(messages.iter().copied()),
+            index: FingerprintIndex::new(COMMUNITY, &simple_policies(), DEFAULT_MAX_BUCKETS),
+        }
+    }
+
+    pub fn deliver(
+        &mut self,
+        packets: &[Bytes],
+        universe: &BTreeMap<Bytes, StoredMessage>,
+    ) -> usize {
+        let mut new = 0;
+        for p in packets {
+            let m = &universe[p];
+            if self.store.insert_message(m).unwrap() {
+                self.index.on_insert(m.meta, m.global_time, m.digest);
+                new += 1;
+            }
+        }
+        new
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Session {
+    pub round_trips: usize,
+    pub reconcile_bytes: usize,
+    pub packets: usize,
+    pub packet_bytes: usize,
+    pub duplicates: usize,
+}
+
+/// One session: `a` starts, `b` answers; a reply is processed before the packets that follow
+/// it are stored, and packets pushed with a request are stored before it is processed.
+pub fn session(
+    a: &mut Side,
+    b: &mut Side,
+    config: &Config,
+    universe: &BTreeMap<Bytes, StoredMessage>,
+) -> Session {
+    let mut s = Session::default();
+    let mut msg = reconcile::start(&a.store, &mut a.index, config, MAX_LEN).unwrap();
+    loop {
+        s.round_trips += 1;
+        s.reconcile_bytes += msg.encoded_len() + EXT_HEADER;
+        assert!(msg.encoded_len() <= MAX_LEN);
+        let back = reconcile::process(
+            &b.store,
+            &mut b.index,
+            config,
+            &Message::decode(&msg.encode()).unwrap(),
+            MAX_LEN,
+            BUDGET,
+        )
+        .unwrap();
+        if std::env::var("RECON_TRACE").is_ok() {
+            eprintln!(
+                "  in {} entries -> B {:?} reply {} entries {} bytes",
+                msg.entries().len(),
+                back.stats,
+                back.reply.entries().len(),
+                back.reply.encoded_len()
+            );
+        }
+        assert!(back.bytes <= BUDGET && back.reply.encoded_len() <= MAX_LEN);
+        if !back.reply.is_empty() {
+            s.reconcile_bytes += back.reply.encoded_len() + EXT_HEADER;
+        }
+        let out = if back.reply.is_empty() {
+            None
+        } else {
+            let o =
+                reconcile::process(&a.store, &mut a.index, config, &back.reply, MAX_LEN, BUDGET)
+                    .unwrap();
+            if std::env::var("RECON_TRACE").is_ok() {
+                eprintln!(
+                    "  A {:?} reply {} entries {} bytes",
+                    o.stats,
+                    o.reply.entries().len(),
+                    o.reply.encoded_len()
+                );
+            }
+            Some(o)
+        };
+        s.packets += back.packets.len();
+        s.packet_bytes += back.bytes;
+        s.duplicates += back.packets.len() - a.deliver(&back.packets, universe);
+        let Some(out) = out else { break };
+        s.packets += out.packets.len();
+        s.packet_bytes += out.bytes;
+        s.duplicates += out.packets.len() - b.deliver(&out.packets, universe);
+        if out.reply.is_empty() {
+            break;
+        }
+        msg = out.reply;
+    }
+    s
+}
+
+pub fn universe(messages: &[StoredMessage]) -> BTreeMap<Bytes, StoredMessage> {
+    messages
+        .iter()
+        .map(|m| (m.packet.clone(), m.clone()))
+        .collect()
+}
+
+/// Two stores of `common + a_only` and `common + b_only` messages.
+pub fn pair<R: Rng>(
+    common: usize,
+    a_only: usize,
+    b_only: usize,
+    authors: u32,
+    rng: &mut R,
+) -> (Side, Side, Vec<StoredMessage>) {
+    let all = corpus(common + a_only + b_only, authors, 200, rng);
+    let mut idx: Vec<usize> = (0..all.len()).collect();
+    for i in (1..idx.len()).rev() {
+        idx.swap(i, rng.gen_range(0..=i));
+    }
+    let (a_side, rest) = idx.split_at(a_only);
+    let (b_side, _) = rest.split_at(b_only);
+    let a: Vec<&StoredMessage> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !b_side.contains(i))
+        .map(|(_, m)| m)
+        .collect();
+    let b: Vec<&StoredMessage> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !a_side.contains(i))
+        .map(|(_, m)| m)
+        .collect();
+    (Side::new(&a), Side::new(&b), all)
 }
