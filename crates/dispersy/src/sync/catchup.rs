@@ -255,6 +255,60 @@ impl Catchup {
         }
     }
 
+    /// Fetches just these ranges (for instance the ones a reconciliation found densely
+    /// different), the rest of the axis counting as finished. Ignored while a catch-up runs,
+    /// which covers them anyway. Overlapping or unsorted ranges are merged; at most
+    /// `max_ranges` are kept.
+    pub fn fetch(&mut self, ranges: impl IntoIterator<Item = (GlobalTime, GlobalTime)>) {
+        if !self.is_done() {
+            return;
+        }
+        let mut wanted: Vec<(GlobalTime, GlobalTime)> =
+            ranges.into_iter().filter(|(lo, hi)| lo <= hi).collect();
+        wanted.sort();
+        let mut merged: Vec<(GlobalTime, GlobalTime)> = Vec::new();
+        for (lo, hi) in wanted {
+            match merged.last_mut() {
+                Some(last) if lo <= last.1.next() => last.1 = last.1.max(hi),
+                _ => merged.push((lo, hi)),
+            }
+        }
+        merged.truncate(self.config.max_ranges / 2);
+        self.ranges.clear();
+        let mut cursor = GlobalTime(1);
+        for (lo, hi) in merged {
+            let lo = lo.max(GlobalTime(1));
+            if lo > hi {
+                continue;
+            }
+            if cursor < lo {
+                let gap = Range {
+                    high: lo.saturating_sub(1),
+                    state: State::Done,
+                };
+                self.ranges.insert(cursor, gap);
+            }
+            self.ranges.insert(
+                lo,
+                Range {
+                    high: hi,
+                    state: State::Pending,
+                },
+            );
+            cursor = hi.next();
+            if hi >= GlobalTime::MAX {
+                return;
+            }
+        }
+        self.ranges.insert(
+            cursor,
+            Range {
+                high: GlobalTime::MAX,
+                state: State::Done,
+            },
+        );
+    }
+
     /// Whether every range is finished (or catch-up never started).
     pub fn is_done(&self) -> bool {
         self.ranges.values().all(|r| r.state == State::Done)
@@ -792,6 +846,23 @@ mod tests {
         c.handle_timeout(t0 + ms(300));
         assert_eq!(c.budget(&r.peer), Some((before / 2).max(DEFAULT_BUDGET)));
         assert_eq!(c.stats().lost, 9);
+    }
+
+    #[test]
+    fn fetch_only_given_ranges() {
+        let mut c = Catchup::new(Config::default());
+        c.fetch([
+            (GlobalTime(50), GlobalTime(60)),
+            (GlobalTime(10), GlobalTime(20)),
+            (GlobalTime(15), GlobalTime(30)),
+        ]);
+        assert!(!c.is_done());
+        assert_eq!(c.remaining(), 2);
+        assert!(c.covers(GlobalTime(10)) && c.covers(GlobalTime(30)) && c.covers(GlobalTime(55)));
+        assert!(!c.covers(GlobalTime(9)) && !c.covers(GlobalTime(31)) && !c.covers(GlobalTime(61)));
+        // Running: a second call changes nothing.
+        c.fetch([(GlobalTime(100), GlobalTime(200))]);
+        assert!(!c.covers(GlobalTime(150)));
     }
 
     #[test]

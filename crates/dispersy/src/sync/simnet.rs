@@ -535,6 +535,49 @@ mod tests {
         );
     }
 
+    /// 1,000 + 1,000 differences in 100,000: the first reconciliation exchange finds them dense,
+    /// and each side fetches the differing ranges from the other with Bloom filters. Run with
+    /// `--release -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "measurement"]
+    fn dense_differences_fall_back_to_bloom() {
+        use crate::sync::reconcile;
+        let (mut rng, seed) = testkit::rng(55);
+        for d in [100usize, 1_000, 5_000] {
+            let (mut a, mut b, all) = testkit::pair(100_000, d, d, 100, &mut rng);
+            let config = reconcile::Config::default();
+            let msg = reconcile::start(&a.store, &mut a.index, &config, testkit::MAX_LEN).unwrap();
+            let out =
+                reconcile::process(&b.store, &mut b.index, &config, &msg, testkit::MAX_LEN, 0)
+                    .unwrap();
+            let mut bytes = msg.encoded_len() + out.reply.encoded_len() + 2 * testkit::EXT_HEADER;
+            let mut requests = 0;
+            let mut packets = 0;
+            let wire = || Wire::new(Duration::from_millis(1), 100 * MB, 4 << 20, 0.0);
+            for (from, to) in [(&b, &a), (&a, &b)] {
+                let peers = vec![Peer::new(1, from.store.clone(), wire(), wire())];
+                let mut net = Net::new(to.store.clone(), peers, &all, costs(), rng.clone());
+                let mut c = controller();
+                c.fetch(out.differing.iter().copied());
+                net.run_catchup(&mut c, GlobalTime(1), Duration::from_secs(600));
+                bytes += net.report.requests * REQUEST_LEN + net.report.down_bytes;
+                requests += net.report.requests;
+                packets += net.report.stored;
+            }
+            eprintln!(
+                "seed {seed}: {d}+{d}: {} of {} ranges differ, delta {} of {} (prefer Bloom: {}); \
+                 {requests} Bloom requests, {packets} messages fetched, {bytes} bytes in all ({} of \
+                 them message packets)",
+                out.stats.differing,
+                msg.entries().len(),
+                out.delta,
+                out.compared,
+                out.prefer_bloom(),
+                packets * 200,
+            );
+        }
+    }
+
     /// 64 kB/s, 150 ms each way, a 32 KiB queue and 2 % loss: in the same two minutes,
     /// catch-up gets at least as much as classic sync does.
     #[test]

@@ -101,8 +101,13 @@ fn work_and_reply_are_bounded() {
     let out = process(&a.store, &mut a.index, &config, &m, 500, 3_000).unwrap();
     assert!(out.reply.encoded_len() <= 500);
     assert!(out.bytes <= 3_000);
-    // It stopped when the reply filled up and handed the rest back as one range.
-    assert!(out.stats.differing < 100);
+    // It stopped answering when the reply filled up and handed the rest back as one range,
+    // comparing (not answering) up to `max_entries`.
+    assert!(out.stats.ids + out.stats.split + out.stats.single + out.stats.needed < 100);
+    assert_eq!(
+        out.stats.equal + out.stats.differing,
+        config.max_entries as u32
+    );
     let last = out.reply.entries().last().unwrap();
     assert_eq!(last.high, GlobalTime(19_999));
     assert!(matches!(last.mode, Mode::Fingerprint { .. }));
@@ -128,4 +133,85 @@ fn work_and_reply_are_bounded() {
     );
     let out = process(&a.store, &mut a.index, &config, &late, 500, 3_000).unwrap();
     assert!(out.reply.is_empty() && out.packets.is_empty());
+}
+
+/// Responder cost of reconciliation on 100,000 messages, with a warm and a cold index; run
+/// with `--release -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn costs_on_a_hundred_thousand() {
+    use crate::sync::FingerprintIndex;
+    use crate::sync::index::DEFAULT_MAX_BUCKETS;
+    let (mut rng, _) = testkit::rng(45);
+    let (mut a, mut b, all) = pair(100_000, 10, 10, 100, &mut rng);
+    let config = Config::default();
+    let msg = start(&a.store, &mut a.index, &config, testkit::MAX_LEN).unwrap();
+    let t = std::time::Instant::now();
+    let cold = process(
+        &b.store,
+        &mut b.index,
+        &config,
+        &msg,
+        testkit::MAX_LEN,
+        testkit::BUDGET,
+    )
+    .unwrap();
+    let cold_t = t.elapsed();
+    let t = std::time::Instant::now();
+    let n = 20;
+    for _ in 0..n {
+        process(
+            &b.store,
+            &mut b.index,
+            &config,
+            &msg,
+            testkit::MAX_LEN,
+            testkit::BUDGET,
+        )
+        .unwrap();
+    }
+    let warm_t = t.elapsed() / n;
+    let t = std::time::Instant::now();
+    for _ in 0..n {
+        let mut fresh = FingerprintIndex::new(
+            testkit::COMMUNITY,
+            &testkit::simple_policies(),
+            DEFAULT_MAX_BUCKETS,
+        );
+        process(
+            &b.store,
+            &mut fresh,
+            &config,
+            &msg,
+            testkit::MAX_LEN,
+            testkit::BUDGET,
+        )
+        .unwrap();
+    }
+    let none_t = t.elapsed() / n;
+    eprintln!(
+        "first message ({} entries): cold index {cold_t:?}, warm index {warm_t:?}, no index {none_t:?}; {:?}; index {} buckets, {:?}",
+        msg.entries().len(),
+        cold.stats,
+        b.index.cached(),
+        b.index.stats()
+    );
+    let u = universe(&all);
+    let s = session(&mut a, &mut b, &config, &u);
+    eprintln!("session {s:?}");
+    for (d, label) in [(100usize, "100+100"), (1_000, "1000+1000")] {
+        let (mut a, mut b, all) = pair(100_000, d, d, 100, &mut rng);
+        let u = universe(&all);
+        let mut total = Session::default();
+        let mut sessions = 0;
+        while testkit::ids(&a.store) != testkit::ids(&b.store) && sessions < 10 {
+            let s = session(&mut a, &mut b, &config, &u);
+            sessions += 1;
+            total.round_trips += s.round_trips;
+            total.reconcile_bytes += s.reconcile_bytes;
+            total.packets += s.packets;
+            total.duplicates += s.duplicates;
+        }
+        eprintln!("{label}: {sessions} sessions, {total:?}");
+    }
 }
