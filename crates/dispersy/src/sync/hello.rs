@@ -150,7 +150,8 @@ mod tests {
             budget: 65_536,
         };
         let b = h.encode();
-        assert_eq!(b.len(), 1 + 3 + 3 + 3);
+        // The example in docs/sync.md.
+        assert_eq!(hex::encode(&b), "03a08d06c0c407808004");
         assert_eq!(SyncHello::decode(&b).unwrap(), h);
         // Older senders: flags only. Newer senders: extra fields and flag bits.
         assert_eq!(SyncHello::decode(&[0xfc]).unwrap(), SyncHello::default());

@@ -7,7 +7,7 @@
 //! - [`size`]: how many filter bits keep the whole introduction-request in one datagram;
 //! - [`strategy`] and [`requester`]: which range to advertise ("largest" or "modulo") and
 //!   Dispersy's filter reuse and skip state machine;
-//! - [`respond`]: the responder, ordered by priority and direction, within a byte budget
+//! - [`mod@respond`]: the responder, ordered by priority and direction, within a byte budget
 //!   and the walker's anti-amplification allowance;
 //! - [`catchup`]: the requester-side controller for fast catch-up (a window of requests in
 //!   flight across ranges and peers, re-asking at once while responses come back full, with

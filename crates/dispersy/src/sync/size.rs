@@ -96,6 +96,19 @@ impl RequestShape {
             + self.signature_len
     }
 
+    /// Bytes left in `budget` after the request as shaped (extension included) with a sync
+    /// block of `filter_bytes` filter bytes, or without a sync block when `None`: the room for
+    /// one more extension entry (its 3-byte kind and length included; add 3 more for the
+    /// block's magic and version when `extension_len` was 0). A reconciliation request usually
+    /// goes without a sync block and spends this room on `RECONCILE`.
+    pub fn room(&self, budget: usize, filter_bytes: Option<usize>) -> usize {
+        let len = match filter_bytes {
+            Some(f) => self.len_without_filter() + f,
+            None => self.len_without_filter() - SYNC_HEADER_LEN,
+        };
+        budget.saturating_sub(len)
+    }
+
     /// The filter size in bits (a multiple of 8) that fills `budget` bytes, or `None` when not
     /// even [`MIN_FILTER_BITS`] fit (send the request without a sync block then).
     pub fn filter_bits(&self, budget: usize) -> Option<u16> {
@@ -200,5 +213,8 @@ mod tests {
         assert_eq!(shape.filter_bits(200), None);
         assert_eq!(shape.filter_bits(216 + 7), None);
         assert_eq!(shape.filter_bits(100_000), Some(MAX_FILTER_BITS));
+        // Without a sync block, 1,040 bytes are left for extensions.
+        assert_eq!(shape.room(DEFAULT_DATAGRAM_BUDGET, None), 1_040);
+        assert_eq!(shape.room(DEFAULT_DATAGRAM_BUDGET, Some(1_016)), 0);
     }
 }
