@@ -45,7 +45,7 @@ use super::respond::DEFAULT_BUDGET;
 use super::{Policies, SyncError};
 use crate::bloom::BloomFilter;
 use crate::ids::{CommunityId, GlobalTime};
-use crate::store::{Order, RangeQuery, Store};
+use crate::store::{Order, Store};
 use crate::time::Instant;
 use crate::wire::builtin::SyncBlock;
 
@@ -471,16 +471,7 @@ impl Catchup {
             return Ok(None);
         };
         let cap = self.config.range_capacity.max(1);
-        let query = |high, limit| RangeQuery {
-            metas: Some(policies.ids().to_vec()),
-            member: None,
-            low,
-            high,
-            modulo: 1,
-            offset: 0,
-            order: Order::Ascending,
-            limit,
-        };
+        let query = |high, limit| super::query(policies.ids(), low, high, Order::Ascending, limit);
         let mut ours = store.range(community, &query(high, cap + 1))?;
         while ours.len() > cap && self.ranges.len() < self.config.max_ranges {
             // Split at our median, never inside a global time.

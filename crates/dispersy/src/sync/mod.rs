@@ -49,8 +49,8 @@ pub use strategy::{ClaimInput, Strategy};
 
 use crate::bloom::BloomError;
 use crate::community::policy::{Direction, Distribution, Pruning, SYNC_PRIORITY_THRESHOLD};
-use crate::ids::MetaId;
-use crate::store::StoreError;
+use crate::ids::{GlobalTime, MetaId};
+use crate::store::{Order, RangeQuery, StoreError};
 
 /// Why a sync step failed. Store errors are the node's; filter errors come from hostile sync
 /// blocks and are counted as drops.
@@ -130,6 +130,21 @@ impl Policies {
     /// Whether nothing is Bloom-synced.
     pub fn is_empty(&self) -> bool {
         self.metas.is_empty()
+    }
+}
+
+/// The messages of `metas` in `low..=high`, in `order`, at most `limit` (every residue class).
+pub(crate) fn query(
+    metas: &[MetaId],
+    low: GlobalTime,
+    high: GlobalTime,
+    order: Order,
+    limit: usize,
+) -> RangeQuery {
+    RangeQuery {
+        metas: Some(metas.to_vec()),
+        order,
+        ..RangeQuery::between(low, high, limit)
     }
 }
 

@@ -103,14 +103,9 @@ fn meta_query(
     limit: usize,
 ) -> RangeQuery {
     RangeQuery {
-        metas: Some(vec![meta.meta]),
-        member: None,
-        low,
-        high,
         modulo: block.modulo.max(1),
         offset: block.offset,
-        order,
-        limit,
+        ..super::query(&[meta.meta], low, high, order, limit)
     }
 }
 

@@ -134,16 +134,7 @@ fn select_and_fix<S: Store + ?Sized>(
     };
     let mut data = store.range(
         &input.community,
-        &RangeQuery {
-            metas: Some(input.policies.ids().to_vec()),
-            member: None,
-            low,
-            high,
-            modulo: 1,
-            offset: 0,
-            order,
-            limit: n.saturating_add(1),
-        },
+        &super::query(input.policies.ids(), low, high, order, n.saturating_add(1)),
     )?;
     let fixed = data.len() > n;
     if let Some(last) = data.last().map(|m| m.global_time).filter(|_| fixed) {
@@ -319,14 +310,15 @@ pub fn modulo<S: Store + ?Sized, R: Rng + ?Sized>(
     let data = store.range(
         &input.community,
         &RangeQuery {
-            metas: Some(input.policies.ids().to_vec()),
-            member: None,
-            low: GlobalTime(1),
-            high: GlobalTime::MAX,
             modulo: m,
             offset,
-            order: Order::Ascending,
-            limit: capacity.saturating_mul(MODULO_OVERFILL),
+            ..super::query(
+                input.policies.ids(),
+                GlobalTime(1),
+                GlobalTime::MAX,
+                Order::Ascending,
+                capacity.saturating_mul(MODULO_OVERFILL),
+            )
         },
     )?;
     for msg in &data {
@@ -354,14 +346,15 @@ pub fn claimed_packets<S: Store + ?Sized>(
         .range(
             community,
             &RangeQuery {
-                metas: Some(policies.ids().to_vec()),
-                member: None,
-                low: claim.time_low,
-                high: claim.time_high,
                 modulo: claim.modulo,
                 offset: claim.offset,
-                order: Order::Ascending,
-                limit,
+                ..super::query(
+                    policies.ids(),
+                    claim.time_low,
+                    claim.time_high,
+                    Order::Ascending,
+                    limit,
+                )
             },
         )?
         .into_iter()

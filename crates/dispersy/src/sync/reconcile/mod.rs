@@ -34,7 +34,7 @@ pub use wire::{Entry, Message, Mode};
 
 use super::FingerprintIndex;
 use crate::ids::GlobalTime;
-use crate::store::{Fingerprint, Order, RangeQuery, Store, StoreError, StoredMessage};
+use crate::store::{Fingerprint, Order, Store, StoreError, StoredMessage};
 
 /// Reconciliation settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -235,16 +235,7 @@ impl<S: Store + ?Sized> Step<'_, S> {
         let n = n.min(self.scan_left);
         let items = self.store.range(
             &self.index.community(),
-            &RangeQuery {
-                metas: Some(self.index.metas().to_vec()),
-                member: None,
-                low: lo,
-                high: hi,
-                modulo: 1,
-                offset: 0,
-                order: Order::Ascending,
-                limit: n,
-            },
+            &super::query(self.index.metas(), lo, hi, Order::Ascending, n),
         )?;
         self.scan_left -= items.len();
         Ok(items)
