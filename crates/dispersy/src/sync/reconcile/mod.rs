@@ -33,6 +33,7 @@ use bytes::Bytes;
 pub use wire::{Entry, Message, Mode};
 
 use super::FingerprintIndex;
+use crate::bloom::BloomFilter;
 use crate::ids::GlobalTime;
 use crate::store::{Fingerprint, Order, Store, StoreError, StoredMessage};
 
@@ -84,6 +85,8 @@ pub struct Stats {
     pub ids: u32,
     /// Keys asked for.
     pub needed: u32,
+    /// Bloom filters sent (for ranges whose keys do not fit).
+    pub blooms: u32,
     /// Ranges handed back unresolved for lack of budget or scan allowance.
     pub deferred: u32,
     /// Ranges given up (reply full, unsplittable, or past the round limit).
@@ -143,6 +146,22 @@ fn fp_mode(fp: Fingerprint) -> Mode {
     }
 }
 
+/// A 1 % Bloom filter of `items` (salted by the round and the range's digest sum, so the next
+/// session hides other false positives once anything changed), as an entry mode.
+fn bloom_of(items: &[StoredMessage], fp: Fingerprint, round: u8, answer: bool) -> Option<Mode> {
+    let prefix = (fp.sum as u8) ^ round;
+    let mut b = BloomFilter::with_capacity(0.01, (items.len() as u64).max(1), Some(prefix)).ok()?;
+    for m in items {
+        b.add(&m.packet);
+    }
+    Some(Mode::Bloom {
+        functions: u8::try_from(b.functions()).ok()?,
+        prefix,
+        answer,
+        bits: b.as_bytes().to_vec(),
+    })
+}
+
 /// The first message of a session: our fingerprints over our whole span, in as many
 /// equal-count ranges as fit `max_len` bytes.
 pub fn start<S: Store + ?Sized>(
@@ -183,6 +202,7 @@ struct Step<'a, S: Store + ?Sized> {
     max_len: usize,
     budget: usize,
     scan_left: usize,
+    round: u8,
     /// Set when the reply or the packet budget ran out: everything from here on goes back as
     /// one fingerprint, so the other side carries on next round instead of losing it.
     tail: Option<GlobalTime>,
@@ -273,11 +293,15 @@ impl<S: Store + ?Sized> Step<'_, S> {
 
     /// Children fingerprints of a differing range (or the range's own when they do not fit).
     fn split(&mut self, lo: GlobalTime, hi: GlobalTime, fp: Fingerprint) -> Result<(), StoreError> {
-        if lo == hi {
-            self.out.stats.dropped += 1;
-            return Ok(());
+        let parts = if lo < hi {
+            self.index.split(self.store, lo, hi, self.config.branch)?
+        } else {
+            Vec::new()
+        };
+        if parts.len() < 2 {
+            // All our messages in the range share one global time: only keys can settle it.
+            return self.keys(lo, hi, fp, self.config.max_ids);
         }
-        let parts = self.index.split(self.store, lo, hi, self.config.branch)?;
         let mut children = Vec::with_capacity(parts.len());
         for (a, b) in parts {
             let f = self.fingerprint(a, b)?;
@@ -294,6 +318,80 @@ impl<S: Store + ?Sized> Step<'_, S> {
         Ok(())
     }
 
+    /// Our keys of the range, when we hold at most `max` there; a Bloom filter of them when the
+    /// keys do not fit the reply (a crowded global time), so the range still settles.
+    fn keys(
+        &mut self,
+        lo: GlobalTime,
+        hi: GlobalTime,
+        fp: Fingerprint,
+        max: u64,
+    ) -> Result<(), StoreError> {
+        if fp.count > max {
+            self.out.stats.dropped += 1;
+            return Ok(());
+        }
+        let Some(items) = self.list(lo, hi, fp.count)? else {
+            self.defer(lo, hi, fp);
+            return Ok(());
+        };
+        let ids = entry(lo, hi, Mode::Ids(items.iter().map(key).collect()));
+        if self.fits(&ids) {
+            self.reply(ids);
+            self.out.stats.ids += 1;
+            return Ok(());
+        }
+        match bloom_of(&items, fp, self.round, true) {
+            Some(b) if self.fits(&entry(lo, hi, b.clone())) => {
+                self.reply(entry(lo, hi, b));
+                self.out.stats.blooms += 1;
+            }
+            // Not even a filter fits an empty reply: leave it to Bloom-filter sync.
+            _ if self.out.reply.is_empty() => self.out.stats.dropped += 1,
+            _ => self.overflow(lo),
+        }
+        Ok(())
+    }
+
+    fn fits(&self, e: &Entry) -> bool {
+        self.tail.is_none()
+            && self
+                .out
+                .reply
+                .cost(e)
+                .is_some_and(|c| self.out.reply.encoded_len() + c <= self.limit())
+    }
+
+    /// The other side's filter of a range: send what it lacks, and our filter back if asked.
+    fn on_bloom(
+        &mut self,
+        lo: GlobalTime,
+        hi: GlobalTime,
+        filter: &BloomFilter,
+        answer: bool,
+    ) -> Result<(), StoreError> {
+        let mine = self.fingerprint(lo, hi)?;
+        let Some(items) = self.list(lo, hi, mine.count)? else {
+            return self.split(lo, hi, mine);
+        };
+        for m in items.iter().filter(|m| !filter.contains(&m.packet)) {
+            if !self.send(m) {
+                self.overflow(lo);
+                return Ok(());
+            }
+        }
+        if answer {
+            match bloom_of(&items, mine, self.round, false) {
+                Some(b) if self.fits(&entry(lo, hi, b.clone())) => {
+                    self.reply(entry(lo, hi, b));
+                    self.out.stats.blooms += 1;
+                }
+                _ => self.out.stats.dropped += 1,
+            }
+        }
+        Ok(())
+    }
+
     /// A range that differs in more than one message: keys when small, else split.
     fn general(
         &mut self,
@@ -301,23 +399,11 @@ impl<S: Store + ?Sized> Step<'_, S> {
         hi: GlobalTime,
         fp: Fingerprint,
     ) -> Result<(), StoreError> {
-        let small =
-            fp.count <= self.config.ids_threshold || (lo == hi && fp.count <= self.config.max_ids);
-        if !small {
-            return self.split(lo, hi, fp);
+        if fp.count <= self.config.ids_threshold {
+            self.keys(lo, hi, fp, self.config.ids_threshold)
+        } else {
+            self.split(lo, hi, fp)
         }
-        match self.list(lo, hi, fp.count)? {
-            Some(items) => {
-                let keys = items.iter().map(key).collect();
-                if self.reply(entry(lo, hi, Mode::Ids(keys))) {
-                    self.out.stats.ids += 1;
-                } else {
-                    self.defer(lo, hi, fp);
-                }
-            }
-            None => self.defer(lo, hi, fp),
-        }
-        Ok(())
     }
 
     /// Sends our messages of a range the other side holds none of, from the bottom up; what the
@@ -493,6 +579,7 @@ pub fn process<S: Store + ?Sized>(
         max_len,
         budget,
         scan_left: config.max_scan,
+        round: incoming.round,
         tail: None,
         out: Outcome {
             reply: Message::new(incoming.round.saturating_add(1)),
@@ -521,6 +608,16 @@ pub fn process<S: Store + ?Sized>(
             Mode::Fingerprint { count, sum } => step.on_fingerprint(e.low, e.high, *count, *sum)?,
             Mode::Ids(keys) => step.on_ids(e.low, e.high, keys)?,
             Mode::Need(keys) => step.on_need(e.low, e.high, keys)?,
+            Mode::Bloom {
+                functions,
+                prefix,
+                answer,
+                bits,
+            } => match BloomFilter::from_bytes(bits, u32::from(*functions), Some(*prefix)) {
+                Ok(filter) => step.on_bloom(e.low, e.high, &filter, *answer)?,
+                // A filter no one can build (hostile functions count): ignore the entry.
+                Err(_) => step.out.stats.dropped += 1,
+            },
         }
     }
     if let (Some(from), Some(last)) = (step.tail, entries.last()) {

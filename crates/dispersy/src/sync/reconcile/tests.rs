@@ -215,3 +215,26 @@ fn costs_on_a_hundred_thousand() {
         eprintln!("{label}: {sessions} sessions, {total:?}");
     }
 }
+
+/// Everything at one global time (many authors): ranges cannot be split, keys settle it.
+#[test]
+fn one_crowded_global_time() {
+    let (mut rng, seed) = testkit::rng(46);
+    let all: Vec<StoredMessage> = (0..300)
+        .map(|author| testkit::message(1, author, 5, 100, &mut rng))
+        .collect();
+    let a: Vec<&StoredMessage> = all.iter().skip(3).collect();
+    let b: Vec<&StoredMessage> = all
+        .iter()
+        .filter(|m| m.member != testkit::member(7))
+        .filter(|m| m.member != testkit::member(8))
+        .collect();
+    let (mut a, mut b) = (testkit::Side::new(&a), testkit::Side::new(&b));
+    let u = universe(&all);
+    let s = session(&mut a, &mut b, &Config::default(), &u);
+    eprintln!("{s:?}");
+    // Keys of 297 messages do not fit a reply: Bloom filters settle it.
+    assert_eq!(a.store.message_count(), 300, "seed {seed}: {s:?}");
+    assert_eq!(b.store.message_count(), 300, "seed {seed}: {s:?}");
+    assert!(s.round_trips <= 2, "seed {seed}: {s:?}");
+}

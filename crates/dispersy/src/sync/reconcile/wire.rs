@@ -9,6 +9,9 @@
 //!                                                 of the sender's digests in low..=high
 //! mode 1, Ids         := n:varint key:u32 × n    every message the sender holds in the range
 //! mode 2, Need        := n:varint key:u32 × n    messages the sender lacks: send them
+//! mode 3, Bloom       := functions:u8 prefix:u8 flags:u8 n:varint bits[n]
+//!                        a Bloom filter (as in sync blocks) of the sender's messages in the
+//!                        range: send what it lacks; flag 0x01: answer with your own filter
 //! ```
 //!
 //! A key is the low 32 bits of a message's [`crate::store::digest`]. Entries are sorted and
@@ -41,6 +44,17 @@ pub enum Mode {
     Ids(Vec<u32>),
     /// Keys the sender lacks and asks for.
     Need(Vec<u32>),
+    /// A Bloom filter of the sender's messages in the range (for ranges whose keys do not fit).
+    Bloom {
+        /// Hash functions.
+        functions: u8,
+        /// Salt byte.
+        prefix: u8,
+        /// Answer with your own filter of the range.
+        answer: bool,
+        /// The filter bits.
+        bits: Vec<u8>,
+    },
 }
 
 /// One range and what the sender says about it.
@@ -60,6 +74,7 @@ impl Entry {
         let body = match &self.mode {
             Mode::Fingerprint { count, .. } => varint::len(*count) + 4,
             Mode::Ids(keys) | Mode::Need(keys) => varint::len(keys.len() as u64) + 4 * keys.len(),
+            Mode::Bloom { bits, .. } => 3 + varint::len(bits.len() as u64) + bits.len(),
         };
         varint::len(self.low.0.saturating_sub(cursor))
             + varint::len(self.high.0.saturating_sub(self.low.0))
@@ -150,6 +165,16 @@ impl Message {
                         out.extend_from_slice(&k.to_be_bytes());
                     }
                 }
+                Mode::Bloom {
+                    functions,
+                    prefix,
+                    answer,
+                    bits,
+                } => {
+                    out.extend_from_slice(&[3, *functions, *prefix, u8::from(*answer)]);
+                    varint::put(&mut out, bits.len() as u64);
+                    out.extend_from_slice(bits);
+                }
             }
             cursor = e.high.0.saturating_add(1);
         }
@@ -203,6 +228,22 @@ impl Message {
                         Mode::Need(keys)
                     }
                 }
+                3 => {
+                    let functions = r.u8("reconcile bloom functions")?;
+                    let prefix = r.u8("reconcile bloom prefix")?;
+                    let answer = r.u8("reconcile bloom flags")? & 0x01 != 0;
+                    let n = varint::get(&mut r, "reconcile bloom length")?;
+                    let n = usize::try_from(n)
+                        .ok()
+                        .filter(|n| *n <= r.remaining())
+                        .ok_or(invalid("reconcile bloom length", "longer than the value"))?;
+                    Mode::Bloom {
+                        functions,
+                        prefix,
+                        answer,
+                        bits: r.bytes(n, "reconcile bloom")?.to_vec(),
+                    }
+                }
                 _ => return Err(invalid("reconcile mode", "unknown mode")),
             };
             let e = Entry {
@@ -246,6 +287,17 @@ mod tests {
         assert!(m.push(entry(101, 101, Mode::Ids(vec![1, 2])), 1000));
         assert!(!m.push(entry(50, 60, Mode::Need(vec![])), 1000), "overlaps");
         assert!(m.push(entry(200, GlobalTime::MAX.0, Mode::Need(vec![7])), 1000));
+        let mut bloom = Message::new(0);
+        let mode = Mode::Bloom {
+            functions: 7,
+            prefix: 9,
+            answer: true,
+            bits: vec![0xa5; 3],
+        };
+        assert!(bloom.push(entry(5, 5, mode), 1000));
+        assert_eq!(hex::encode(bloom.encode()), "010005000307090103a5a5a5");
+        assert_eq!(Message::decode(&bloom.encode()).unwrap(), bloom);
+        assert_eq!(bloom.encode().len(), bloom.encoded_len());
         let b = m.encode();
         assert_eq!(
             hex::encode(&b),
