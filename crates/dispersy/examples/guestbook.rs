@@ -80,13 +80,14 @@ fn main() {
         net.with(i, |n, now| n.join(now, def.clone()))
             .expect("join");
     }
-    // Tell every node about the others (the walker does this on a real network).
+    // Bootstrap every node to the others, and let the walk verify them (two 5 s steps).
     for i in 0..3 {
         for j in (0..3).filter(|j| *j != i) {
             net.with(i, |n, now| n.add_peer(now, def.id(), Network::address(j)))
                 .expect("peer");
         }
     }
+    net.run_for(Duration::from_secs(15));
     for (i, name) in ["ada", "bob", "cy"].iter().enumerate() {
         let entry = Entry {
             name: (*name).into(),

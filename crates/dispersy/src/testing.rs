@@ -1,6 +1,8 @@
 //! An in-process network of nodes on a virtual clock, for multi-node protocol tests.
 //!
-//! Nodes get loopback addresses (`127.0.0.1`, one port each); nothing touches a socket. The
+//! Nodes get loopback addresses (`127.0.0.1`, one port each, told to the node with
+//! [`Node::set_interfaces`] as a socket bound to it on a `127.0.0.0/8` interface); nothing touches
+//! a socket. The
 //! network delivers datagrams after a latency (with optional jitter, so packets reorder), loses
 //! or duplicates them with given probabilities, and fires node timers, all in time order and
 //! from one seeded RNG, so a test with a given seed always runs the same way.
@@ -23,6 +25,7 @@ use rand_chacha::ChaCha20Rng;
 
 use crate::node::{Event, Node};
 use crate::time::Instant;
+use crate::walker::{Interface, LocalInterfaces};
 
 /// First port handed out; node `i` listens on `BASE_PORT + i`.
 pub const BASE_PORT: u16 = 20_000;
@@ -126,11 +129,22 @@ impl Network {
         addr.port().checked_sub(BASE_PORT).map(usize::from)
     }
 
-    /// Adds a node; returns its index.
-    pub fn add(&mut self, node: Node) -> usize {
+    /// Adds a node; returns its index. The node is told its address ([`Network::address`]).
+    pub fn add(&mut self, mut node: Node) -> usize {
+        let i = self.nodes.len();
+        node.set_interfaces(Network::interfaces(i));
         self.nodes.push(Some(node));
         self.events.push(Vec::new());
-        self.nodes.len() - 1
+        i
+    }
+
+    /// What node `i`'s driver would report: a socket bound to [`Network::address`] on a
+    /// loopback interface.
+    pub fn interfaces(i: usize) -> LocalInterfaces {
+        LocalInterfaces {
+            bound: Network::address(i),
+            interfaces: vec![Interface::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8)],
+        }
     }
 
     /// Number of nodes (including stopped ones).

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use rand::seq::SliceRandom;
 
 use super::pipeline::{Plan, delivered};
-use super::{CommandError, Node, NodeError};
+use super::{CommandError, Gate, Node, NodeError};
 use crate::community::MetaMessage;
 use crate::community::policy::{Authentication, Destination};
 use crate::crypto::PrivateKey;
@@ -38,7 +38,7 @@ impl Node {
         let key = self.key.clone();
         let packet = self.create_signed(now, community, &meta, payload, &key)?;
         let message = delivered(&packet, &meta, None);
-        self.forward(community, &meta, packet.bytes().clone(), targets);
+        self.forward(now, community, &meta, packet.bytes().clone(), targets);
         self.commit()?;
         Ok(message)
     }
@@ -145,14 +145,16 @@ impl Node {
             .to_bytes()
             .map_err(|e| CommandError::Invalid(e.to_string()))?;
         let packet = self.create_signed(now, community, &meta, &bytes, key)?;
-        self.forward(community, &meta, packet.bytes().clone(), &[]);
+        self.forward(now, community, &meta, packet.bytes().clone(), &[]);
         Ok(packet)
     }
 
     /// Sends a new message to the explicit targets plus, for the community destination, up to
-    /// `node_count` random peers.
+    /// `node_count` random verified candidates. Our own initiative, so not limited by
+    /// anti-amplification (see the module docs of `node`).
     pub(crate) fn forward(
         &mut self,
+        now: Instant,
         community: CommunityId,
         meta: &MetaMessage,
         packet: Bytes,
@@ -160,13 +162,13 @@ impl Node {
     ) {
         let mut destinations: Vec<SocketAddr> = targets.to_vec();
         if let Destination::Community { node_count } = meta.destination {
-            let mut peers = self.verified_peers(community);
+            let mut peers = self.verified_peers(now, community);
             peers.retain(|p| !destinations.contains(p));
             peers.shuffle(&mut self.rng);
             destinations.extend(peers.into_iter().take(node_count));
         }
         for d in destinations {
-            self.send(Some(community), d, packet.clone());
+            self.send(now, Some(community), d, packet.clone(), Gate::Own);
         }
     }
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::pipeline::Incoming;
 use super::stats::DropReason;
-use super::{Node, NodeError};
+use super::{Gate, Node, NodeError};
 use crate::ids::{GlobalTime, MessageId, MetaId};
 use crate::store::{Order, RangeQuery};
 use crate::time::Instant;
@@ -80,8 +80,14 @@ impl Node {
                 DropReason::Invalid("missing-nothing-to-answer"),
             );
         }
+        // Sequence ranges and message lists can be answered with many packets: bulk, only to a
+        // proven address. Identities and proofs are a few packets: within the unproven budget.
+        let gate = match inc.builtin {
+            Some(Builtin::MissingSequence(_) | Builtin::MissingMessage(_)) => Gate::Bulk,
+            _ => Gate::Answer(inc.source),
+        };
         for p in packets {
-            self.send(Some(community), inc.source, p);
+            self.send(now, Some(community), inc.source, p, gate);
         }
         Ok(())
     }
@@ -113,7 +119,7 @@ impl Node {
         if c.master_requested.is_some_and(|t| now < t + interval) {
             return;
         }
-        let peers = self.verified_peers(community);
+        let peers = self.verified_peers(now, community);
         let Some(peer) = peers.first().copied() else {
             return;
         };
@@ -123,7 +129,7 @@ impl Node {
         if let Some(c) = self.communities.get_mut(&community) {
             c.master_requested = Some(now);
         }
-        self.send(Some(community), peer, request);
+        self.send(now, Some(community), peer, request, Gate::Own);
     }
 
     fn request_master(&self, community: crate::ids::CommunityId) -> Option<Bytes> {

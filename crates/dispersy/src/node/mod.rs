@@ -22,6 +22,32 @@
 //! time, duplicates and conflicts, sequence numbers, last-sync history, permissions), store,
 //! deliver, and wake messages that waited for this one. What cannot be checked yet waits in a
 //! bounded delay queue while the node asks the sender for what is missing.
+//!
+//! # Peers: the random walk
+//!
+//! Each joined community runs a [`walker::Walker`]: every
+//! [`walker::Config::step_interval`] (5 s) it sends an
+//! introduction-request to one candidate, answers the requests it receives with an
+//! introduction-response and a puncture-request to the peer it introduces, and punctures NATs
+//! when asked (module `walk`). The candidates that proved themselves (walk and stumble
+//! categories) are the community's verified peers: new messages are pushed to them and their
+//! clock opinions bound the acceptable global time. The driver tells the node its addresses with
+//! [`Node::set_interfaces`] and where to start with [`Node::add_bootstrap`] (every community,
+//! joined now or later) or [`Node::add_peer`] (one community). [`Node::new_tracker`] builds a
+//! node that also answers introduction-requests of communities it never joined.
+//!
+//! # Anti-amplification
+//!
+//! Every datagram received is credited to its source address before it is parsed, and every
+//! datagram sent passes one gate (`Node::send`): an answer to a packet goes out only while the
+//! address that caused it has received at most three times what it sent us, until it proves it
+//! receives our packets (it answered one of our requests, or echoed our cookie); bulk answers
+//! (missing-sequence and missing-message answers, sync responses) go only to proven addresses.
+//! Sends on our own initiative are not limited: introduction-requests, and pushes of messages we
+//! create to verified candidates, which either answered our request (proven) or walked to us
+//! with a signed request (they initiated contact, and we send each of them at most one copy of
+//! each message we create, so a spoofer cannot make us send more than we would anyway). Refused
+//! sends are counted as [`DropReason::Amplification`].
 
 mod community;
 mod create;
@@ -32,6 +58,8 @@ mod missing;
 mod pipeline;
 mod signature;
 mod stats;
+mod status;
+mod sync;
 mod verified;
 mod walk;
 
@@ -47,6 +75,9 @@ use rand_chacha::ChaCha20Rng;
 pub use event::{Delivered, Event, Transmit};
 pub use signature::SignatureDecision;
 pub use stats::{Counters, DropReason, Traffic};
+pub use status::{
+    AddressStatus, CandidateStatus, CommunityWalkerStatus, TrackerStatus, WalkerStatus,
+};
 pub use verified::{VerifiedCache, VerifiedStats};
 
 use self::community::CommunityState;
@@ -56,8 +87,9 @@ use crate::community::spec::CommunitySpec;
 use crate::community::{Definition, Master};
 use crate::crypto::{PrivateKey, PublicKey};
 use crate::ids::{CommunityId, GlobalTime, MemberId};
-use crate::store::{CommunityRecord, Store, StoreError};
+use crate::store::{CommunityRecord, MemStore, Store, StoreError};
 use crate::time::Instant;
+use crate::walker;
 use crate::wire::builtin::byte;
 
 /// Node-wide configuration. Every bound has a default.
@@ -77,6 +109,19 @@ pub struct Config {
     pub max_missing_messages: usize,
     /// How often to ask for a master key we do not know (Dispersy: 15 s).
     pub master_fetch_interval: Duration,
+    /// The random walker: step interval, lifetimes, table bounds, anti-amplification. Walking in
+    /// a community also needs its [`Settings::walker`](crate::community::Settings::walker).
+    pub walker: walker::Config,
+    /// Tracker mode: also answer introduction-requests of communities this node never joined
+    /// (see [`Node::new_tracker`]).
+    pub tracker: bool,
+    /// The per-community walker settings of tracker mode (walking is always off there).
+    pub tracker_walker: walker::Config,
+    /// How often bootstrap addresses are handed to every community's walker again (Dispersy:
+    /// 300 s). A community without verified candidates gets them again after 30 s.
+    pub bootstrap_interval: Duration,
+    /// Bootstrap addresses kept, node-wide and per community.
+    pub max_bootstrap: usize,
 }
 
 impl Default for Config {
@@ -89,7 +134,20 @@ impl Default for Config {
             max_communities: 1024,
             max_missing_messages: 64,
             master_fetch_interval: Duration::from_secs(15),
+            walker: walker::Config::default(),
+            tracker: false,
+            tracker_walker: walker::Config::tracker(),
+            bootstrap_interval: Duration::from_secs(300),
+            max_bootstrap: 64,
         }
+    }
+}
+
+impl Config {
+    /// Checks the walker settings (the node assumes a valid configuration).
+    pub fn validate(&self) -> Result<(), walker::ConfigError> {
+        self.walker.validate()?;
+        self.tracker_walker.validate()
     }
 }
 
@@ -145,6 +203,21 @@ impl From<NodeError> for CommandError {
     }
 }
 
+/// Why a datagram is sent: decides what anti-amplification allows (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// Our own initiative: introduction-requests, requests for what we miss, pushes of messages
+    /// we create. Not limited.
+    Own,
+    /// An answer caused by a packet from this address (usually the destination; for a puncture,
+    /// the introducer that asked for it). Until the address is proven, all such answers together
+    /// stay within `amplification_factor` times the bytes it sent us.
+    Answer(SocketAddr),
+    /// A bulk answer (missing-sequence, missing-message, sync responses): only to a proven
+    /// destination.
+    Bulk,
+}
+
 /// The sans-IO dispersy node. See the module docs for the run loop.
 pub struct Node {
     config: Config,
@@ -159,6 +232,15 @@ pub struct Node {
     wakes: Vec<(CommunityId, Wake)>,
     signatures: signature::Signatures,
     dirty: bool,
+    /// Our address estimate and the anti-amplification guard, shared by every community.
+    shared: walker::Shared,
+    /// Tracker mode: walkers of the communities we answer without having joined them.
+    tracker: Option<walker::Tracker>,
+    /// Bootstrap addresses for every community (trackers).
+    bootstrap: std::collections::BTreeSet<SocketAddr>,
+    /// The latest `now` any input carried: read-only views describe the node as of then.
+    now: Instant,
+    /// Signatures other nodes of this process already found valid (a simulator's).
     verified: Option<Arc<VerifiedCache>>,
 }
 
@@ -172,12 +254,25 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// A node with our key and a store. Join communities with [`Node::join`].
+    /// A node with our key and a store. Join communities with [`Node::join`]; give it its
+    /// addresses with [`Node::set_interfaces`] and a place to start with [`Node::add_bootstrap`].
+    ///
+    /// The configuration should pass [`Config::validate`].
     pub fn new(config: Config, key: PrivateKey, store: Box<dyn Store>) -> Node {
-        let rng = ChaCha20Rng::seed_from_u64(config.seed);
+        let mut rng = ChaCha20Rng::seed_from_u64(config.seed);
         let mut keys = KeyCache::new(config.key_cache);
         keys.insert(key.public());
+        // The cookie secret is dated at the epoch; the first timeout after one rotation period
+        // replaces it, whatever epoch the driver picked.
+        let shared = walker::Shared::new(&config.walker, Instant::ZERO, &mut rng);
+        let tracker = config
+            .tracker
+            .then(|| walker::Tracker::new(config.tracker_walker.clone(), key.member_id()));
         Node {
+            shared,
+            tracker,
+            bootstrap: std::collections::BTreeSet::new(),
+            now: Instant::ZERO,
             rng,
             keys,
             key,
@@ -192,6 +287,27 @@ impl Node {
             verified: None,
             config,
         }
+    }
+
+    /// A tracker: a node in tracker mode with an in-memory store. It answers
+    /// introduction-requests of any community (verifying their signatures, which Dispersy's
+    /// trackers did not), introduces the peers of each community to one another, never walks in
+    /// those communities, and keeps only a bounded [`walker::Tracker`] for them. It may still join
+    /// communities like any node.
+    pub fn new_tracker(config: Config, key: PrivateKey) -> Node {
+        Node::new(
+            Config {
+                tracker: true,
+                ..config
+            },
+            key,
+            Box::new(MemStore::new()),
+        )
+    }
+
+    /// Whether this node answers introduction-requests of communities it did not join.
+    pub fn is_tracker(&self) -> bool {
+        self.tracker.is_some()
     }
 
     /// Shares a cache of valid signatures with other nodes of this process (a simulator's), so
@@ -297,9 +413,13 @@ impl Node {
         }
         self.store.put_member(self.key.public())?;
         let global_time = self.store.max_global_time(&id)?;
-        let state = CommunityState::new(Arc::new(def), global_time, &self.config);
+        self.tick(now);
+        let walker = self.new_walker(now, &def);
+        let state = CommunityState::new(Arc::new(def), global_time, walker, &self.config);
         self.communities.insert(id, state);
         self.ensure_identity(now, id)?;
+        self.inject_bootstrap(now, id, true);
+        self.report_peer_changes(now, id);
         self.commit()?;
         Ok(())
     }
@@ -331,13 +451,19 @@ impl Node {
     where
         I: IntoIterator<Item = (SocketAddr, Bytes)>,
     {
+        self.tick(now);
+        let amplification = &mut self.shared.amplification;
         let batch: Vec<pipeline::Raw> = datagrams
             .into_iter()
-            .map(|(source, datagram)| pipeline::Raw {
-                source,
-                datagram,
-                verified: false,
-                deadline: None,
+            .map(|(source, datagram)| {
+                // Credit first: even a datagram we drop unparsed lets us answer its source.
+                amplification.on_received(now, source, datagram.len());
+                pipeline::Raw {
+                    source,
+                    datagram,
+                    verified: false,
+                    deadline: None,
+                }
             })
             .collect();
         self.process(now, batch)?;
@@ -346,12 +472,26 @@ impl Node {
 
     /// Handles timers: delayed-message expiry, walker steps, request timeouts.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), NodeError> {
+        self.tick(now);
         self.expire_signatures(now);
+        self.shared.handle_timeout(now, &mut self.rng);
+        if let Some(tracker) = &mut self.tracker {
+            tracker.handle_timeout(now, &mut self.shared, &mut self.rng);
+        }
         let ids: Vec<CommunityId> = self.communities.keys().copied().collect();
         for id in ids {
             self.expire_delayed(now, id);
             self.fetch_master_if_needed(now, id);
-            self.walk_timeout(now, id)?;
+            // Only walkers whose step or request timeout is due: with many communities, timers
+            // fire often, and each walker pass compares the whole candidate table.
+            let due = self
+                .communities
+                .get(&id)
+                .and_then(|c| c.walker.next_timeout())
+                .is_some_and(|at| at <= now);
+            if due {
+                self.walk_timeout(now, id)?;
+            }
         }
         self.commit()
     }
@@ -372,7 +512,21 @@ impl Node {
             .communities
             .values()
             .filter_map(CommunityState::next_timeout);
-        communities.chain(self.signatures.next_deadline()).min()
+        let tracker = self
+            .tracker
+            .as_ref()
+            .and_then(walker::Tracker::next_timeout);
+        communities
+            .chain(self.signatures.next_deadline())
+            .chain(self.shared.next_timeout())
+            .chain(tracker)
+            .min()
+    }
+
+    /// Remembers the latest time an input carried (the driver's clock never runs backwards, but
+    /// a late timer call must not move our view back either).
+    fn tick(&mut self, now: Instant) {
+        self.now = self.now.max(now);
     }
 
     /// Commits the store unconditionally (for shutdown); inputs commit on their own.
@@ -396,8 +550,30 @@ impl Node {
         }
     }
 
-    /// Queues a datagram, counting it under the community and message byte.
-    fn send(&mut self, community: Option<CommunityId>, destination: SocketAddr, contents: Bytes) {
+    /// Queues a datagram if anti-amplification allows it (see the module docs), counting it
+    /// under the community and message byte. Returns whether it was queued; a refusal is counted
+    /// as [`DropReason::Amplification`].
+    fn send(
+        &mut self,
+        now: Instant,
+        community: Option<CommunityId>,
+        destination: SocketAddr,
+        contents: Bytes,
+        gate: Gate,
+    ) -> bool {
+        let allowed = match gate {
+            Gate::Own => true,
+            Gate::Answer(cause) => self
+                .shared
+                .amplification
+                .try_send(now, cause, contents.len())
+                .is_ok(),
+            Gate::Bulk => self.shared.amplification.allows_bulk(now, destination),
+        };
+        if !allowed {
+            self.count_drop(community, DropReason::Amplification);
+            return false;
+        }
         let message_byte = contents.get(crate::wire::MESSAGE_BYTE_OFFSET).copied();
         self.stats.sent(message_byte, contents.len());
         if let Some(c) = community.and_then(|c| self.communities.get_mut(&c)) {
@@ -407,6 +583,7 @@ impl Node {
             destination,
             contents,
         });
+        true
     }
 
     fn count_drop(&mut self, community: Option<CommunityId>, reason: DropReason) {

@@ -27,7 +27,7 @@ use rand_chacha::ChaCha20Rng;
 use super::delay::{Pushed, Waiting, Wake};
 use super::event::{Delivered, Event};
 use super::stats::DropReason;
-use super::{Node, NodeError};
+use super::{Gate, Node, NodeError};
 use crate::community::MetaMessage;
 use crate::community::policy::{Distribution, Resolution};
 use crate::crypto::{self, BatchItem, PublicKey};
@@ -148,6 +148,9 @@ impl Node {
             self.stats.received(Some(message_byte), raw.datagram.len());
         }
         let Some(state) = self.communities.get_mut(&community) else {
+            if self.tracker.is_some() && super::walk::is_walker_byte(message_byte) {
+                return Ok(self.parse_tracked(raw, prefix, message_byte));
+            }
             self.count_drop(None, DropReason::UnknownCommunity);
             return Ok(None);
         };
@@ -210,6 +213,30 @@ impl Node {
         }))
     }
 
+    /// Parses a walker message of a community we did not join, for tracker mode. Nothing is
+    /// delayed for such a community: a message naming an unknown member by id is dropped.
+    fn parse_tracked(&mut self, raw: Raw, prefix: Prefix, message_byte: u8) -> Option<Incoming> {
+        let layout = builtin::layout(message_byte, prefix.community_version)?;
+        let parsed = Packet::parse(raw.datagram, &layout, &self.lookup()).and_then(|packet| {
+            Builtin::decode(message_byte, packet.payload()).map(|b| (packet, b))
+        });
+        match parsed {
+            Ok((packet, builtin)) => Some(Incoming {
+                source: raw.source,
+                community: prefix.community,
+                packet,
+                builtin: Some(builtin),
+                meta: None,
+                verified: false,
+                deadline: None,
+            }),
+            Err(e) => {
+                self.count_drop(None, DropReason::from(&e));
+                None
+            }
+        }
+    }
+
     /// Verifies every signature of the batch at once and drops the bad ones.
     fn verify(&mut self, batch: &mut Vec<Incoming>) {
         let mut owners = Vec::new();
@@ -259,8 +286,21 @@ impl Node {
     }
 
     fn dispatch(&mut self, now: Instant, inc: Incoming) -> Result<(), NodeError> {
-        // Every key that came with a valid signature is worth remembering.
-        self.learn_keys(&inc);
+        // Every key that came with a valid signature is worth remembering; those of walker
+        // messages only in the bounded cache, so strangers walking to us cannot grow the store.
+        // A tracker keeps nothing of the communities it only answers.
+        if self.communities.contains_key(&inc.community) {
+            let persist = !matches!(
+                inc.builtin,
+                Some(
+                    Builtin::IntroductionRequest(_)
+                        | Builtin::IntroductionResponse(_)
+                        | Builtin::PunctureRequest(_)
+                        | Builtin::Puncture(_)
+                )
+            );
+            self.learn_keys(&inc, persist);
+        }
         match &inc.builtin {
             Some(Builtin::IntroductionRequest(_))
             | Some(Builtin::IntroductionResponse(_))
@@ -284,7 +324,7 @@ impl Node {
         }
     }
 
-    fn learn_keys(&mut self, inc: &Incoming) {
+    fn learn_keys(&mut self, inc: &Incoming, persist: bool) {
         let keys: Vec<PublicKey> = match inc.packet.authentication() {
             Auth::None => Vec::new(),
             Auth::Member { key, .. } => vec![key.clone()],
@@ -294,7 +334,7 @@ impl Node {
             let id = key.member_id();
             if self.keys.get(&id).is_none() {
                 self.keys.insert(&key);
-                if self.store.put_member(&key).is_ok() {
+                if persist && self.store.put_member(&key).is_ok() {
                     self.dirty = true;
                 }
                 self.wakes.push((inc.community, Wake::Member(id)));
@@ -312,7 +352,7 @@ impl Node {
         if let Some(verdict) = self.check_permission(&inc, meta) {
             return self.apply_verdict(now, inc, verdict);
         }
-        self.note_peer(now, &inc);
+        self.note_peer(&inc);
         if let Some(c) = self.communities.get_mut(&inc.community) {
             c.stats.accepted(meta.id.0);
         }
@@ -351,7 +391,8 @@ impl Node {
             Verdict::Drop(reason, reply) => {
                 self.count_drop(Some(inc.community), reason);
                 if let Some(reply) = reply {
-                    self.send(Some(inc.community), inc.source, reply);
+                    let gate = Gate::Answer(inc.source);
+                    self.send(now, Some(inc.community), inc.source, reply, gate);
                 }
                 Ok(())
             }
@@ -719,7 +760,7 @@ impl Node {
                 if pushed == Pushed::QueuedRequest
                     && let Some(request) = request
                 {
-                    self.send(Some(community), source, request);
+                    self.send(now, Some(community), source, request, Gate::Answer(source));
                 }
             }
         }

@@ -24,7 +24,7 @@ use rand::Rng;
 use super::event::Event;
 use super::pipeline::{Incoming, Plan};
 use super::stats::DropReason;
-use super::{CommandError, Node, NodeError};
+use super::{CommandError, Gate, Node, NodeError};
 use crate::community::policy::Authentication;
 use crate::crypto::PublicKey;
 use crate::ids::{CommunityId, MemberId, MetaId};
@@ -164,7 +164,7 @@ impl Node {
             packet: packet.bytes().clone(),
         });
         if let Some(datagram) = self.unsigned(community, &request) {
-            self.send(Some(community), address, datagram);
+            self.send(now, Some(community), address, datagram, Gate::Own);
         }
         Ok(handle)
     }
@@ -172,7 +172,7 @@ impl Node {
     /// Answers a signature request our application was asked about.
     pub fn answer_signature(
         &mut self,
-        _now: Instant,
+        now: Instant,
         request: u64,
         decision: SignatureDecision,
     ) -> Result<(), CommandError> {
@@ -197,7 +197,8 @@ impl Node {
             packet: signed,
         });
         if let Some(datagram) = self.unsigned(r.community, &response) {
-            self.send(Some(r.community), r.source, datagram);
+            let gate = Gate::Answer(r.source);
+            self.send(now, Some(r.community), r.source, datagram, gate);
         }
         Ok(())
     }
@@ -407,7 +408,7 @@ impl Node {
     /// Stores (when synced) and forwards a fully signed double-member message.
     fn complete_double(
         &mut self,
-        _now: Instant,
+        now: Instant,
         community: CommunityId,
         bytes: Bytes,
     ) -> Result<Option<crate::ids::MessageId>, NodeError> {
@@ -431,7 +432,7 @@ impl Node {
         if meta.is_synced() {
             self.accept(&packet, &meta, None, Plan::default())?;
         }
-        self.forward(community, &meta, packet.bytes().clone(), &[]);
+        self.forward(now, community, &meta, packet.bytes().clone(), &[]);
         Ok(id)
     }
 

@@ -15,6 +15,9 @@
 //! - **Reads see writes**: a read after a write (committed or not) sees it.
 //! - **Hostile-input safe**: a store never panics on what it reads back; corruption is a
 //!   [`StoreError`].
+//! - **What callers guarantee**: the node never stores two messages of one author and
+//!   meta-message with the same sequence number (the pipeline resolves such conflicts first), and
+//!   never a global time above [`GlobalTime::MAX`] (the acceptable range stops below it).
 //!
 //! `MemStore` and `dispersy_sqlite::SqliteStore` are checked against each other by a model-based
 //! test of random operations, including close and reopen.

@@ -280,7 +280,9 @@ impl Candidates {
     }
 
     /// Whom to introduce to `requester` (§9.3): round robin over walk and stumble candidates
-    /// (see [`IntroduceMode`]), skipping the requester itself (by address or member), candidates
+    /// (see [`IntroduceMode`]), skipping the requester itself (by address or member), trackers
+    /// (every peer already has its bootstrap trackers; introducing one wastes the introduction,
+    /// which early in a walk is often the only way to a new peer), candidates
     /// without both a LAN and a WAN address, candidates of another address family, our own
     /// addresses, and pairs that cannot puncture: two symmetric-NAT peers behind different WAN IPs.
     pub fn introduce<R: Rng + ?Sized>(
@@ -299,6 +301,7 @@ impl Candidates {
         };
         let acceptable = |c: &Candidate| {
             c.address != requester.address
+                && !c.tracker
                 && (c.member.is_none() || c.member != requester.member)
                 && c.has_both_addresses()
                 && Family::of(c.address) == Family::of(requester.address)
@@ -569,6 +572,24 @@ mod tests {
             [None, Some(1), Some(2), Some(3), Some(4)],
             "seed {seed}"
         );
+    }
+
+    #[test]
+    fn trackers_are_not_introduced() {
+        let config = Config::default();
+        let now = secs(10.0);
+        let mut t = Candidates::new(8);
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        flagged(&mut t, &config, now, 1, "r");
+        flagged(&mut t, &config, now, 2, "s");
+        t.get_mut(v4(1, 0, 0, 1, 1)).unwrap().tracker = true;
+        let requester = Candidate::new(v4(9, 9, 9, 9, 9));
+        for _ in 0..8 {
+            assert_eq!(
+                intro(&mut t, now, &requester, IntroduceMode::CoinFlip, &mut rng),
+                Some(v4(1, 0, 0, 1, 2))
+            );
+        }
     }
 
     #[test]

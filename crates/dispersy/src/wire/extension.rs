@@ -31,6 +31,8 @@ pub mod kind {
     pub const SYNC_HELLO: u8 = 3;
     /// Range-fingerprint reconciliation (sync).
     pub const RECONCILE: u8 = 4;
+    /// What a sync response holds and whether more remains (sync).
+    pub const SYNC_SUMMARY: u8 = 5;
 }
 
 /// A parsed extension block: `(kind, value)` pairs in order.
