@@ -30,6 +30,17 @@ pub struct ChurnConfig {
     /// When the first session starts counting (scenario runner); before it nobody leaves.
     #[serde(default)]
     pub start: Span,
+    /// When churn ends: nobody leaves at or after it, and nodes offline then come back at
+    /// their scheduled time and stay (so a run can end with everyone online). Unset: never.
+    #[serde(default)]
+    pub end: Option<Span>,
+}
+
+impl ChurnConfig {
+    /// Whether a departure scheduled at `at` (time since the start of the run) may happen.
+    pub fn leaves_at(&self, at: std::time::Duration) -> bool {
+        self.end.is_none_or(|end| at < end.0)
+    }
 }
 
 fn one() -> f64 {
@@ -50,6 +61,7 @@ impl ChurnConfig {
             fraction: 1.0,
             exempt_trackers: true,
             start: Span::default(),
+            end: None,
         }
     }
 

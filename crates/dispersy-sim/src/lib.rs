@@ -54,6 +54,7 @@ mod log;
 pub mod nat;
 pub mod net;
 pub mod node;
+pub mod pairs;
 pub mod plot;
 mod queue;
 pub mod results;
@@ -69,6 +70,7 @@ pub use link::{Counters, DropReason, LinkSpec, LossModel, LossScope};
 pub use nat::{NatConfig, NatKind};
 pub use net::{NetConfig, Placement, SiteId};
 pub use node::{NodeContext, NodeId, SimNode, Transmit};
+pub use pairs::{PairCount, PairTable};
 pub use results::Results;
 pub use runner::{
     Outcome, Progress, RunError, RunOptions, run_file, run_scenario, run_with, write_outputs,

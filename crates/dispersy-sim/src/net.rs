@@ -124,6 +124,9 @@ struct Site {
     nat: Option<Nat>,
     /// The host of a public site.
     host: Option<u32>,
+    /// Hosts behind a NAT site: the first one, and how many.
+    behind: Option<u32>,
+    behind_count: u32,
 }
 
 #[derive(Debug)]
@@ -237,6 +240,8 @@ impl Network {
             access_us,
             nat,
             host: None,
+            behind: None,
+            behind_count: 0,
         });
         Ok(SiteId(n as u32))
     }
@@ -271,6 +276,9 @@ impl Network {
                     return Err(NetError::AddressSpaceExhausted);
                 }
                 self.private.push(id.0);
+                let site = &mut self.sites[s as usize];
+                site.behind.get_or_insert(id.0);
+                site.behind_count += 1;
                 (s, nth(PRIVATE_BASE, self.private.len() - 1))
             }
         };
@@ -527,8 +535,15 @@ impl Network {
             None => to,
             Some(nat) => match nat.inbound(now, from, to.port()) {
                 Ok(internal) => internal,
-                Err(NatDrop::Filtered) => return (None, Dropped(DropReason::NatFiltered)),
-                Err(_) => return (None, Dropped(DropReason::NatNoMapping)),
+                Err(e) => {
+                    // The NAT refused it: name the host when it is the only one behind.
+                    let sole = site.behind.filter(|_| site.behind_count == 1).map(NodeId);
+                    let reason = match e {
+                        NatDrop::Filtered => DropReason::NatFiltered,
+                        _ => DropReason::NatNoMapping,
+                    };
+                    return (sole, Dropped(reason));
+                }
             },
         };
         let host = match site.host {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::adapter::Role;
 use crate::churn::ChurnStats;
 use crate::link::{Counters, DropReason};
+use crate::pairs::PairCount;
 use crate::sim::EngineStats;
 
 /// The results of one run.
@@ -58,6 +59,20 @@ pub struct Results {
     /// The node kind's own figures (node counters, caches).
     #[serde(default)]
     pub adapter: serde_json::Value,
+    /// Pairs of peers that tried to talk and that got through both ways (`metrics.pairs`).
+    #[serde(default)]
+    pub pairs: Option<PairResults>,
+}
+
+/// Connectivity of peer pairs, overall and by the NAT behaviours of the two sides.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairResults {
+    /// All peer pairs.
+    pub all: PairCount,
+    /// By class, `"a/b"` with the two behaviours in name order (`public` for none).
+    pub by_class: BTreeMap<String, PairCount>,
+    /// Pairs not recorded because the table was full.
+    pub overflow: u64,
 }
 
 /// How fast the stores agreed again after a partition healed.

@@ -4,6 +4,7 @@
 //!
 //! The CLI's `dispersy sim run FILE` is [`run_file`] plus a progress bar fed by the callback.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -17,8 +18,9 @@ use crate::dist::{SimRng, stream};
 use crate::nat::NatKind;
 use crate::net::Placement;
 use crate::node::{NodeContext, NodeId, SimNode};
+use crate::pairs::PairCount;
 use crate::results::{
-    HealResult, ItemResult, ItemSeries, NodeResult, Results, SamplePoint, by_reason,
+    HealResult, ItemResult, ItemSeries, NodeResult, PairResults, Results, SamplePoint, by_reason,
 };
 use crate::scenario::{PartitionSpec, Scenario, ScenarioError};
 use crate::sim::{Control, Flow, Hooks, Sim, SimError, Stop};
@@ -276,6 +278,9 @@ pub fn run_with<A: Adapter>(
     }
     sim.set_sampling(Instant::ZERO, sc.metrics.sample_interval.0)
         .map_err(sim_err)?;
+    if sc.metrics.pairs {
+        sim.track_pairs(sc.metrics.max_pairs as usize);
+    }
 
     let wall = std::time::Instant::now();
     let stop = sim.run_until(end, &mut h);
@@ -709,6 +714,27 @@ impl<'p, A: Adapter> Harness<'p, A> {
         let adapter = self
             .adapter
             .summary(&mut (0..sim.node_count()).filter_map(|i| sim.node(NodeId(i as u32))));
+        let pairs = sim.pairs().map(|t| {
+            let mut all = PairCount::default();
+            let mut by_class: BTreeMap<String, PairCount> = BTreeMap::new();
+            let peers = t
+                .iter()
+                .filter(|(a, b, _)| self.is_peer(*a) && self.is_peer(*b));
+            for (a, b, connected) in peers {
+                let mut names = [nodes[a.index()].nat.as_str(), nodes[b.index()].nat.as_str()];
+                names.sort_unstable();
+                let class = by_class.entry(names.join("/")).or_default();
+                for c in [&mut all, class] {
+                    c.tried += 1;
+                    c.connected += u64::from(connected);
+                }
+            }
+            PairResults {
+                all,
+                by_class,
+                overflow: t.overflow,
+            }
+        });
         let stats = *sim.stats();
         Results {
             scenario: self.sc.name.clone(),
@@ -736,6 +762,7 @@ impl<'p, A: Adapter> Harness<'p, A> {
             violations: self.violations,
             heals,
             adapter,
+            pairs,
         }
     }
 }
@@ -769,7 +796,8 @@ impl<A: Adapter> Hooks<A::Node> for Harness<'_, A> {
 
     fn sample(&mut self, now: Instant, sim: &Sim<A::Node>) -> Flow {
         self.samples += 1;
-        if self.sc.metrics.invariants {
+        let every = u64::from(self.sc.metrics.check_every);
+        if self.sc.metrics.invariants && (self.samples - 1).is_multiple_of(every) {
             self.check(now, sim);
         }
         self.check_heals(now, sim);

@@ -298,6 +298,8 @@ pub struct Metrics {
     pub max_samples: u32,
     /// Run the engine's and the adapter's invariant checks at each sample.
     pub invariants: bool,
+    /// Run them only every this many samples (1: every sample).
+    pub check_every: u32,
     /// Stop the run at the first violation.
     pub fail_on_violation: bool,
     /// Hash datagram bytes into the event log (lengths always are).
@@ -305,6 +307,11 @@ pub struct Metrics {
     /// After each partition heals, every online peer's store must agree within this long
     /// (compared by the adapter's state digest); unset: not checked.
     pub heal_bound: Option<Span>,
+    /// Record which pairs of peers tried to talk and which got through both ways (NAT
+    /// traversal); at most `max_pairs` pairs.
+    pub pairs: bool,
+    /// Bound of the pair table.
+    pub max_pairs: u32,
 }
 
 impl Default for Metrics {
@@ -315,9 +322,12 @@ impl Default for Metrics {
             track_items: 50,
             max_samples: 20_000,
             invariants: true,
+            check_every: 1,
             fail_on_violation: true,
             hash_payloads: true,
             heal_bound: None,
+            pairs: false,
+            max_pairs: 4_000_000,
         }
     }
 }
@@ -495,6 +505,9 @@ impl Scenario {
         }
         if m.step_interval.0.is_zero() {
             return Err("step_interval must be positive".into());
+        }
+        if m.check_every == 0 {
+            return Err("check_every must be positive".into());
         }
         if m.track_items > 10_000 || m.max_samples == 0 || m.max_samples > 1_000_000 {
             return Err("track_items at most 10,000; max_samples in 1..=1,000,000".into());

@@ -25,6 +25,7 @@ use crate::log::{EventLog, Kind};
 use crate::nat::NatConfig;
 use crate::net::{ArriveOutcome, NetConfig, NetError, Network, Placement, SendOutcome, SiteId};
 use crate::node::{NodeContext, NodeId, SimNode, Transmit};
+use crate::pairs::PairTable;
 use crate::queue::EventQueue;
 
 /// Most transmits or events taken from one node in one drain; the rest wait for its next input.
@@ -100,6 +101,7 @@ pub(crate) struct Slot<N> {
 /// Everything but the nodes, so a node can be borrowed while its output is routed.
 #[derive(Debug)]
 struct Fabric {
+    pairs: Option<PairTable>,
     now: Instant,
     queue: EventQueue<Ev>,
     net: Network,
@@ -134,6 +136,7 @@ impl<N: SimNode> Sim<N> {
                 log: EventLog::new(true),
                 stats: EngineStats::default(),
                 stale_pending: 0,
+                pairs: None,
             },
             churn_models: Vec::new(),
             churn_rng: stream(seed, "churn", 0),
@@ -277,6 +280,17 @@ impl<N: SimNode> Sim<N> {
         Ok(ctx.id)
     }
 
+    /// Starts recording which pairs of nodes tried to talk and which got through both ways
+    /// (at most `max_pairs` pairs); see [`PairTable`].
+    pub fn track_pairs(&mut self, max_pairs: usize) {
+        self.fab.pairs = Some(PairTable::new(max_pairs));
+    }
+
+    /// The pair table, when [`Sim::track_pairs`] was called.
+    pub fn pairs(&self) -> Option<&PairTable> {
+        self.fab.pairs.as_ref()
+    }
+
     /// Registers a churn model; returns its index for [`Sim::enable_churn`].
     pub fn add_churn_model(&mut self, cfg: ChurnConfig) -> Result<u32, SimError> {
         cfg.validate().map_err(SimError::Invalid)?;
@@ -297,7 +311,9 @@ impl<N: SimNode> Sim<N> {
             .ok_or(SimError::UnknownNode(id))?;
         slot.churn = Some(model);
         let at = from.max(self.fab.now) + cfg.session.sample(&mut self.churn_rng);
-        self.fab.queue.push(at, Ev::Down { node: id });
+        if cfg.leaves_at(at.since_epoch()) {
+            self.fab.queue.push(at, Ev::Down { node: id });
+        }
         Ok(())
     }
 
@@ -519,6 +535,9 @@ impl<N: SimNode> Sim<N> {
             return;
         };
         f.stats.delivered += 1;
+        if let Some(pairs) = f.pairs.as_mut() {
+            pairs.delivered(origin, to);
+        }
         f.net.count_received(to, len);
         let rec = f.log.record(Kind::Deliver, f.now).u32(to.0).addr(from);
         rec.u32(len as u32).finish(None);
@@ -585,7 +604,9 @@ impl<N: SimNode> Sim<N> {
         slot.online = true;
         if let Some(cfg) = slot.churn.and_then(|m| self.churn_models.get(m as usize)) {
             let at = now + cfg.session.sample(&mut self.churn_rng);
-            self.fab.queue.push(at, Ev::Down { node: id });
+            if cfg.leaves_at(at.since_epoch()) {
+                self.fab.queue.push(at, Ev::Down { node: id });
+            }
         }
         self.drain(id, hooks, false);
     }
@@ -665,6 +686,9 @@ impl<N: SimNode> Sim<N> {
 impl Fabric {
     fn drop(&mut self, origin: NodeId, to: Option<NodeId>, reason: DropReason, len: usize) {
         self.stats.dropped += 1;
+        if let (Some(pairs), Some(to)) = (self.pairs.as_mut(), to) {
+            pairs.tried(origin, to);
+        }
         self.net.count_drop(origin, to, reason);
         let rec = self.log.record(Kind::Drop, self.now).u32(origin.0);
         let to = to.map_or(u32::MAX, |t| t.0);
@@ -972,6 +996,20 @@ mod tests {
         assert!(!sim.is_online(b));
         let incarnations: Vec<u32> = rec.restarts.iter().map(|r| r.1).collect();
         assert_eq!(incarnations, [1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn churn_ends_with_everyone_online() {
+        let (mut sim, _, b) = pair(NetConfig::default(), 1);
+        let mut cfg = ChurnConfig::new(Dist::fixed(Span::secs(10)), Dist::fixed(Span::secs(5)));
+        cfg.end = Some(Span::secs(42));
+        let model = sim.add_churn_model(cfg).unwrap();
+        sim.enable_churn(b, model, Instant::ZERO).unwrap();
+        sim.run_until(Instant::from_secs(100), &mut Rec::default());
+        // Down at 10, 25, 40; up at 15, 30, 45; the session ending at 55 does not.
+        let s = sim.churn_stats(b).unwrap();
+        assert_eq!((s.departures, s.restarts_kept), (3, 3));
+        assert!(sim.is_online(b));
     }
 
     fn lossy_run(seed: u64) -> (String, EngineStats) {

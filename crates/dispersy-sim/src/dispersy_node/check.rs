@@ -137,8 +137,12 @@ impl DispersyAdapter {
         Ok(())
     }
 
-    /// At most `profile_history` profiles of `member` are kept.
+    /// At most `profile_history` profiles of `member` are kept. Only with `profile_updates`:
+    /// the store has no index by author, so the query scans the community.
     fn check_history(&self, store: &dyn Store, member: MemberId) -> Result<(), String> {
+        if !self.cfg.profile_updates {
+            return Ok(());
+        }
         let history = usize::from(self.cfg.profile_history);
         let q = RangeQuery {
             metas: Some(vec![PROFILE]),

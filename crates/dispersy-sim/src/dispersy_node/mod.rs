@@ -3,8 +3,11 @@
 //! Every host runs a [`dispersy::node::Node`] on the simulator's virtual clock, joined to one
 //! community ([`definition`]): `post` (full sync, sequence numbers, text, pushed on creation to
 //! `push` peers) and `profile` (last sync, `profile_history` per member, text). Trackers are
-//! ordinary nodes. Each injected item is a post; its message id (author, global time) is the
-//! item's name, so a node's `Event::Message` for that post means it holds the item.
+//! nodes in tracker mode ([`Node::new_tracker`]: they answer every community's
+//! introduction-requests and never walk or store), or ordinary peers with `tracker_mode =
+//! false`. Peers are told their address and get the trackers as bootstrap addresses, then walk
+//! (a step every `step_interval`). Each injected item is a post; its message id (author, global
+//! time) is the item's name, so a node's `Event::Message` for that post means it holds the item.
 //!
 //! Keys come from the node's seed: a node keeps its key across restarts that keep its store,
 //! and gets a new one (a fresh install) when the store is lost. Stores are in memory, shared
@@ -15,8 +18,12 @@
 //!
 //! ```toml
 //! push = 10                 # peers a new post is sent to on creation (its node_count)
-//! peers = "trackers"        # add_peer at start: "trackers", "all" or "none"
-//! random_peers = 0          # plus this many random other nodes
+//! walk = true               # the community's walker runs
+//! step_interval = "5s"      # time between walk steps
+//! bootstrap = true          # trackers are bootstrap addresses (add_bootstrap)
+//! tracker_mode = true       # trackers run Node::new_tracker; false: ordinary peers
+//! peers = "none"            # add_peer at start: "none" or "all" (at most 64 are kept)
+//! random_peers = 0          # plus this many random other nodes (add_peer)
 //! store = "memory"          # or "sqlite" (feature `sqlite`)
 //! verified_cache = true     # share signature verdicts between nodes (see below)
 //! verified_cache_capacity = 1048576
@@ -56,12 +63,13 @@ use std::sync::Arc;
 
 use dispersy::community::payload::Layout;
 use dispersy::community::policy::Destination;
-use dispersy::community::{Definition, MetaMessage};
+use dispersy::community::{Definition, MetaMessage, Settings};
 use dispersy::crypto::PrivateKey;
 use dispersy::ids::{CommunityId, GlobalTime, MemberId, MessageId, MetaId};
 use dispersy::node::{Config, Counters, Event, Node, Traffic, VerifiedCache};
 use dispersy::store::Store;
 use dispersy::time::Instant;
+use dispersy::walker::{self, Interface, LocalInterfaces};
 use rand::SeedableRng;
 use rand::seq::index::sample;
 use rand_chacha::ChaCha20Rng;
@@ -70,7 +78,7 @@ use serde::{Deserialize, Serialize};
 pub use self::node::{DispersyNode, StoreHandle};
 pub use self::store::SharedStore;
 use crate::adapter::{Adapter, AdapterError, ItemId, NodeSpec, Role};
-use crate::dist::derive_seed;
+use crate::dist::{Span, derive_seed};
 use crate::node::NodeId;
 
 /// The `nodes.kind` that selects the real node in scenario files.
@@ -84,15 +92,15 @@ pub const PROFILE: MetaId = MetaId(2);
 /// Most members remembered for the checks (one per key ever used).
 const MAX_MEMBERS: usize = 1 << 20;
 
-/// Which addresses nodes are given with `add_peer` when they start.
+/// Which addresses nodes are given with `add_peer` when they start (besides the trackers,
+/// which are bootstrap addresses).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum PeerSeeding {
-    /// None: peers are found only from incoming messages (and, with the walker, by walking).
+    /// None: peers are found by walking from the trackers.
     None,
-    /// The trackers (bootstrap addresses).
-    Trackers,
-    /// Every other node's local address (only meaningful without NATs).
+    /// Every other node's local address (only meaningful without NATs; the node keeps the
+    /// first 64).
     All,
 }
 
@@ -112,6 +120,14 @@ pub enum StoreKind {
 pub struct DispersyConfig {
     /// Peers a new post is sent to on creation.
     pub push: usize,
+    /// Whether the community's walker runs.
+    pub walk: bool,
+    /// Time between walk steps.
+    pub step_interval: Span,
+    /// Trackers are given as bootstrap addresses.
+    pub bootstrap: bool,
+    /// Trackers run in tracker mode (else they are ordinary peers).
+    pub tracker_mode: bool,
     /// Addresses given with `add_peer` at start.
     pub peers: PeerSeeding,
     /// Extra random peers given at start.
@@ -136,7 +152,11 @@ impl Default for DispersyConfig {
     fn default() -> Self {
         DispersyConfig {
             push: 10,
-            peers: PeerSeeding::Trackers,
+            walk: true,
+            step_interval: Span::secs(5),
+            bootstrap: true,
+            tracker_mode: true,
+            peers: PeerSeeding::None,
             random_peers: 0,
             store: StoreKind::Memory,
             verified_cache: true,
@@ -163,9 +183,10 @@ impl DispersyConfig {
             || cfg.profile_history == 0
             || cfg.check_packets > 1000
             || cfg.check_members > 1000
+            || cfg.step_interval < Span::millis(10)
         {
             return Err(bad(
-                &"push at most 65536, random_peers at most 1024, verified_cache_capacity in 1..=2^24, profile_history positive, check_packets and check_members at most 1000",
+                &"push at most 65536, random_peers at most 1024, verified_cache_capacity in 1..=2^24, profile_history positive, check_packets and check_members at most 1000, step_interval at least 10ms",
             ));
         }
         if cfg.store == StoreKind::Sqlite && !cfg!(feature = "sqlite") {
@@ -187,6 +208,10 @@ pub fn definition(cfg: &DispersyConfig) -> Result<Definition, AdapterError> {
     let text: Arc<Layout> = Arc::new(Layout::Text);
     Definition::builder(master_key().public().clone())
         .kind("sim")
+        .settings(Settings {
+            walker: cfg.walk,
+            ..Settings::default()
+        })
         .meta(
             MetaMessage::new(POST.0, "post")
                 .sequenced()
@@ -319,15 +344,21 @@ impl DispersyAdapter {
         }
     }
 
-    /// A node with `key` and `store`, joined to the community, given its first peers.
+    /// A node with `key` and `store`: told its address, given the trackers, joined to the
+    /// community (unless a tracker in tracker mode), given its first peers.
     fn make(&mut self, spec: &NodeSpec<'_>, key: PrivateKey, store: StoreHandle) -> DispersyNode {
         let mut seed = [0u8; 8];
         seed.copy_from_slice(&spec.ctx.seed[..8]);
         let config = Config {
             seed: u64::from_le_bytes(seed),
+            walker: walker::Config {
+                step_interval: self.cfg.step_interval.0,
+                ..walker::Config::default()
+            },
             ..Config::default()
         };
         self.remember(key.member_id());
+        let tracker = spec.role == Role::Tracker && self.cfg.tracker_mode;
         let (opened, error) = match Self::open(&store) {
             Ok(s) => (s, None),
             Err(e) => (
@@ -335,8 +366,13 @@ impl DispersyAdapter {
                 Some(e),
             ),
         };
+        let inner = if tracker {
+            Node::new_tracker(config, key.clone())
+        } else {
+            Node::new(config, key.clone(), opened)
+        };
         let mut node = DispersyNode {
-            node: Node::new(config, key.clone(), opened),
+            node: inner,
             key,
             store,
             role: spec.role,
@@ -346,14 +382,31 @@ impl DispersyAdapter {
         if let Some(e) = error {
             node.failed(e);
         }
-        node.node.set_verified_cache(self.cache.clone());
-        if let Err(e) = node.node.join(spec.now, self.def.clone()) {
+        let n = &mut node.node;
+        n.set_verified_cache(self.cache.clone());
+        // One host per address in the simulator: nobody else is on our subnet.
+        n.set_interfaces(LocalInterfaces {
+            bound: spec.ctx.local_addr,
+            interfaces: vec![Interface::new(spec.ctx.local_addr.ip(), 32)],
+        });
+        if tracker {
+            return node;
+        }
+        if self.cfg.bootstrap {
+            for t in spec.trackers.iter().filter(|t| **t != spec.ctx.local_addr) {
+                if let Err(e) = n.add_bootstrap(spec.now, *t) {
+                    tracing::debug!(error = %e, "bootstrap address refused");
+                }
+            }
+        }
+        if let Err(e) = n.join(spec.now, self.def.clone()) {
             node.failed(format!("joining the community: {e}"));
             return node;
         }
         for peer in self.first_peers(spec) {
+            // Beyond the node's bound on bootstrap addresses peers are refused: that is fine.
             if let Err(e) = node.node.add_peer(spec.now, self.community, peer) {
-                node.failed(format!("adding a peer: {e}"));
+                tracing::debug!(error = %e, "peer refused");
             }
         }
         node
@@ -363,7 +416,6 @@ impl DispersyAdapter {
         let me = spec.ctx.local_addr;
         let mut peers: Vec<SocketAddr> = match self.cfg.peers {
             PeerSeeding::None => Vec::new(),
-            PeerSeeding::Trackers => spec.trackers.to_vec(),
             PeerSeeding::All => spec.addresses.to_vec(),
         };
         let others = spec.addresses.len();
