@@ -487,6 +487,14 @@ pub enum EncodeError {
     /// A variable-length field is longer than its length field can say.
     #[error("{0} is too long for its length field")]
     FieldTooLong(&'static str),
+    /// A value the decoder would refuse (an empty list, an invalid range, ...).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An IPv6 address in an old-style (IPv4-only) walker message.
     #[error("{0} is IPv6, which old-style walker messages cannot carry")]
     Ipv6InOldStyle(&'static str),
