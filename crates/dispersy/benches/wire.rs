@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dispersy::crypto::{BatchItem, PrivateKey, verify_batch};
+use dispersy::crypto::{BatchItem, KeyError, PrivateKey, PublicKey, verify_batch};
+use dispersy::ids::MemberId;
 use dispersy::ids::{CommunityId, GlobalTime, MetaId, SequenceNumber};
 use dispersy::wire::builtin::{
     self, Builtin, ConnectionType, IntroductionRequest, PermissionGrant, Permissions, SyncBlock,
     WalkerStyle,
 };
-use dispersy::wire::{Authors, Draft, KeyEncoding, Layout, NoKeys, Packet, Prefix};
+use dispersy::wire::{Authors, Draft, KeyEncoding, KeyLookup, Layout, NoKeys, Packet, Prefix};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -127,6 +128,22 @@ fn draft<'a>(kind: &'a Kind, key: &'a PrivateKey) -> Draft<'a> {
     }
 }
 
+/// A key cache as a node keeps one: parsed keys answer from memory.
+struct Cache(Vec<PublicKey>);
+
+impl KeyLookup for Cache {
+    fn by_id(&self, member: &MemberId) -> Option<PublicKey> {
+        self.0.iter().find(|k| k.member_id() == *member).cloned()
+    }
+
+    fn by_bin(&self, bin: &[u8]) -> Result<PublicKey, KeyError> {
+        match self.0.iter().find(|k| k.to_bin() == bin) {
+            Some(k) => Ok(k.clone()),
+            None => PublicKey::from_bin(bin),
+        }
+    }
+}
+
 fn per_kind(c: &mut Criterion) {
     let signer = key(1);
     for kind in kinds() {
@@ -154,6 +171,19 @@ fn per_kind(c: &mut Criterion) {
                     .expect("parses");
                 if kind.builtin.is_some() {
                     black_box(Builtin::decode(kind.byte, p.payload()).expect("decodes"));
+                }
+                black_box(p)
+            });
+        });
+        let cache = Cache(vec![signer.public().clone(), key(99).public().clone()]);
+        group.bench_function("decode-cached-keys", |b| {
+            b.iter(|| {
+                let p = Packet::parse(black_box(packet_bytes.clone()), &kind.layout, &cache)
+                    .expect("parses");
+                if kind.builtin.is_some() {
+                    black_box(
+                        Builtin::decode_with(kind.byte, p.payload(), &cache).expect("decodes"),
+                    );
                 }
                 black_box(p)
             });

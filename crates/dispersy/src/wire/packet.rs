@@ -581,6 +581,13 @@ impl Draft<'_> {
         if len > MAX_PACKET_LEN {
             return Err(EncodeError::TooLarge(len));
         }
+        if self.sequence == Some(SequenceNumber(0)) {
+            // The decoder refuses it: sequence numbers start at 1.
+            return Err(EncodeError::Invalid {
+                field: "sequence number",
+                reason: "must be at least 1",
+            });
+        }
         let keys = self.keys();
         let mut out = Vec::with_capacity(len);
         out.extend_from_slice(&self.prefix.to_bytes());
@@ -677,6 +684,36 @@ mod tests {
                 assert!(p.verify().is_err());
             }
         }
+    }
+
+    #[test]
+    fn sequence_number_zero_is_refused_both_ways() {
+        let k = key(1);
+        let draft = Draft {
+            prefix: prefix(),
+            message_byte: 1,
+            authors: Authors::Member(k.public(), KeyEncoding::PublicKey),
+            resolution: None,
+            global_time: GlobalTime(1),
+            sequence: Some(SequenceNumber(0)),
+            payload: b"",
+        };
+        assert!(matches!(
+            draft.encode(&[Some(&k)]),
+            Err(EncodeError::Invalid { .. })
+        ));
+        let one = Draft {
+            sequence: Some(SequenceNumber(1)),
+            ..draft.clone()
+        };
+        let mut bytes = one.encode(&[Some(&k)]).unwrap().to_vec();
+        let at = PREFIX_LEN + 1 + 2 + 74 + 8 + 3;
+        assert_eq!(bytes[at], 1);
+        bytes[at] = 0;
+        assert!(matches!(
+            Packet::parse(bytes.into(), &draft.layout(), &NoKeys),
+            Err(DecodeError::Invalid { .. })
+        ));
     }
 
     #[test]

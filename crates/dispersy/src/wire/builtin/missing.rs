@@ -6,6 +6,7 @@ use bytes::BufMut;
 use super::super::DecodeError;
 use super::super::codec::{Reader, put_varlen_h};
 use super::super::packet::EncodeError;
+use super::super::packet::KeyLookup;
 use super::read_key;
 use crate::crypto::PublicKey;
 use crate::ids::{GlobalTime, MemberId, MetaId, SequenceNumber};
@@ -76,8 +77,11 @@ pub struct MissingMessage {
 const GLOBAL_TIMES: (&str, &str) = ("global times", "need one or more 8-byte global times");
 
 impl MissingMessage {
-    pub(super) fn decode(r: &mut Reader<'_>) -> Result<MissingMessage, DecodeError> {
-        let member = read_key(r, "member key")?;
+    pub(super) fn decode(
+        r: &mut Reader<'_>,
+        keys: &dyn KeyLookup,
+    ) -> Result<MissingMessage, DecodeError> {
+        let member = read_key(r, "member key", keys)?;
         let rest = r.rest();
         if rest.is_empty() || !rest.len().is_multiple_of(8) {
             let (field, reason) = GLOBAL_TIMES;
@@ -124,9 +128,12 @@ pub struct MissingProof {
 }
 
 impl MissingProof {
-    pub(super) fn decode(r: &mut Reader<'_>) -> Result<MissingProof, DecodeError> {
+    pub(super) fn decode(
+        r: &mut Reader<'_>,
+        keys: &dyn KeyLookup,
+    ) -> Result<MissingProof, DecodeError> {
         let global_time = GlobalTime(r.u64("global time")?);
-        let member = read_key(r, "member key")?;
+        let member = read_key(r, "member key", keys)?;
         Ok(MissingProof {
             global_time,
             member,

@@ -17,7 +17,7 @@ use bytes::{BufMut, Bytes};
 
 use super::DecodeError;
 use super::codec::Reader;
-use super::packet::{AuthLayout, EncodeError, KeyEncoding, Layout};
+use super::packet::{AuthLayout, EncodeError, KeyEncoding, KeyLookup, Layout, NoKeys};
 use crate::crypto::PublicKey;
 use crate::ids::{GlobalTime, MemberId, MetaId};
 
@@ -206,15 +206,31 @@ pub struct SignatureExchange {
 
 const EMPTY_PACKET: Violation = ("embedded packet", "must not be empty");
 
-fn read_key(r: &mut Reader<'_>, field: &'static str) -> Result<PublicKey, DecodeError> {
+fn read_key(
+    r: &mut Reader<'_>,
+    field: &'static str,
+    keys: &dyn KeyLookup,
+) -> Result<PublicKey, DecodeError> {
     let bin = r.varlen_h(field)?;
-    PublicKey::from_bin(bin).map_err(|source| DecodeError::BadKey { field, source })
+    keys.by_bin(bin)
+        .map_err(|source| DecodeError::BadKey { field, source })
 }
 
 impl Builtin {
     /// Decodes the payload of the built-in message with this byte. The payload must be consumed
     /// exactly, except for the trailing extension bytes of introduction-requests and -responses.
     pub fn decode(message_byte: u8, payload: &[u8]) -> Result<Builtin, DecodeError> {
+        Builtin::decode_with(message_byte, payload, &NoKeys)
+    }
+
+    /// [`Builtin::decode`], parsing the public keys in the payload (authorize, revoke,
+    /// undo-other, missing-message, missing-proof) through `keys`, which may answer from a
+    /// cache: parsing a key costs far more than decoding the rest of a message.
+    pub fn decode_with(
+        message_byte: u8,
+        payload: &[u8],
+        keys: &dyn KeyLookup,
+    ) -> Result<Builtin, DecodeError> {
         use WalkerStyle::{New, Old};
         let mut r = Reader::new(payload);
         let message = match message_byte {
@@ -243,8 +259,8 @@ impl Builtin {
             byte::IDENTITY => Builtin::Identity,
             byte::MISSING_IDENTITY => Builtin::MissingIdentity(MemberId(r.array("member id")?)),
             byte::MISSING_SEQUENCE => Builtin::MissingSequence(MissingSequence::decode(&mut r)?),
-            byte::MISSING_MESSAGE => Builtin::MissingMessage(MissingMessage::decode(&mut r)?),
-            byte::MISSING_PROOF => Builtin::MissingProof(MissingProof::decode(&mut r)?),
+            byte::MISSING_MESSAGE => Builtin::MissingMessage(MissingMessage::decode(&mut r, keys)?),
+            byte::MISSING_PROOF => Builtin::MissingProof(MissingProof::decode(&mut r, keys)?),
             byte::SIGNATURE_REQUEST | byte::SIGNATURE_RESPONSE => {
                 let identifier = r.u16("identifier")?;
                 let packet = r.rest();
@@ -265,11 +281,11 @@ impl Builtin {
             byte::DESTROY_COMMUNITY => {
                 Builtin::DestroyCommunity(DestroyKind::from_byte(r.u8("destroy kind")?)?)
             }
-            byte::AUTHORIZE => Builtin::Authorize(permission::decode_grants(&mut r)?),
-            byte::REVOKE => Builtin::Revoke(permission::decode_grants(&mut r)?),
+            byte::AUTHORIZE => Builtin::Authorize(permission::decode_grants(&mut r, keys)?),
+            byte::REVOKE => Builtin::Revoke(permission::decode_grants(&mut r, keys)?),
             byte::UNDO_OWN => Builtin::UndoOwn(GlobalTime(r.u64("target global time")?)),
             byte::UNDO_OTHER => {
-                let member = read_key(&mut r, "target member key")?;
+                let member = read_key(&mut r, "target member key", keys)?;
                 let global_time = GlobalTime(r.u64("target global time")?);
                 Builtin::UndoOther {
                     member,

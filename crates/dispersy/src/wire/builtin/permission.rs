@@ -5,6 +5,7 @@ use bytes::BufMut;
 use super::super::DecodeError;
 use super::super::codec::{Reader, put_varlen_h};
 use super::super::packet::EncodeError;
+use super::super::packet::KeyLookup;
 use super::{Violation, read_key};
 use crate::crypto::PublicKey;
 use crate::ids::MetaId;
@@ -114,10 +115,13 @@ fn valid_bits(bits: Permissions) -> bool {
 }
 
 /// Reads the grants of an authorize or revoke payload (all of it).
-pub(super) fn decode_grants(r: &mut Reader<'_>) -> Result<Vec<PermissionGrant>, DecodeError> {
+pub(super) fn decode_grants(
+    r: &mut Reader<'_>,
+    keys: &dyn KeyLookup,
+) -> Result<Vec<PermissionGrant>, DecodeError> {
     let mut grants = Vec::new();
     while !r.is_empty() {
-        let member = read_key(r, "authorized member key")?;
+        let member = read_key(r, "authorized member key", keys)?;
         let n = r.u8("permission count")?;
         if n == 0 {
             return Err(decode_error(NO_PERMISSIONS));
