@@ -84,6 +84,33 @@ fn put_addr(
     Ok(())
 }
 
+/// Old style sends the flags before the identifier, new style after it.
+fn read_flags_and_identifier(
+    r: &mut Reader<'_>,
+    style: WalkerStyle,
+) -> Result<(u8, u16), DecodeError> {
+    Ok(match style {
+        WalkerStyle::Old => (r.u8("flags")?, r.u16("identifier")?),
+        WalkerStyle::New => {
+            let identifier = r.u16("identifier")?;
+            (r.u8("flags")?, identifier)
+        }
+    })
+}
+
+fn put_flags_and_identifier(out: &mut Vec<u8>, style: WalkerStyle, flags: u8, identifier: u16) {
+    match style {
+        WalkerStyle::Old => {
+            out.put_u8(flags);
+            out.put_u16(identifier);
+        }
+        WalkerStyle::New => {
+            out.put_u16(identifier);
+            out.put_u8(flags);
+        }
+    }
+}
+
 fn addr_len(style: WalkerStyle, addr: SocketAddr) -> usize {
     match style {
         WalkerStyle::Old => address::IPV4_LEN,
@@ -146,13 +173,7 @@ impl IntroductionRequest {
         let destination = read_addr(&mut r, style, "destination address")?;
         let source_lan = read_addr(&mut r, style, "source LAN address")?;
         let source_wan = read_addr(&mut r, style, "source WAN address")?;
-        let (flags, identifier) = match style {
-            WalkerStyle::Old => (r.u8("flags")?, r.u16("identifier")?),
-            WalkerStyle::New => {
-                let id = r.u16("identifier")?;
-                (r.u8("flags")?, id)
-            }
-        };
+        let (flags, identifier) = read_flags_and_identifier(&mut r, style)?;
         let sync = if flags & 0x02 != 0 {
             Some(SyncBlock::decode(&mut r)?)
         } else {
@@ -187,16 +208,7 @@ impl IntroductionRequest {
         put_addr(out, self.style, self.destination, "destination address")?;
         put_addr(out, self.style, self.source_lan, "source LAN address")?;
         put_addr(out, self.style, self.source_wan, "source WAN address")?;
-        match self.style {
-            WalkerStyle::Old => {
-                out.put_u8(self.flags());
-                out.put_u16(self.identifier);
-            }
-            WalkerStyle::New => {
-                out.put_u16(self.identifier);
-                out.put_u8(self.flags());
-            }
-        }
+        put_flags_and_identifier(out, self.style, self.flags(), self.identifier);
         if let Some(sync) = &self.sync {
             sync.encode(out)?;
         }
@@ -278,13 +290,7 @@ impl IntroductionResponse {
         let source_wan = read_addr(&mut r, style, "source WAN address")?;
         let lan_introduction = read_addr(&mut r, style, "LAN introduction address")?;
         let wan_introduction = read_addr(&mut r, style, "WAN introduction address")?;
-        let (flags, identifier) = match style {
-            WalkerStyle::Old => (r.u8("flags")?, r.u16("identifier")?),
-            WalkerStyle::New => {
-                let id = r.u16("identifier")?;
-                (r.u8("flags")?, id)
-            }
-        };
+        let (flags, identifier) = read_flags_and_identifier(&mut r, style)?;
         let extra = Bytes::copy_from_slice(r.rest());
         Ok(match style {
             WalkerStyle::Old => IntroductionResponse {
@@ -351,16 +357,7 @@ impl IntroductionResponse {
             self.wan_introduction,
             "WAN introduction address",
         )?;
-        match self.style {
-            WalkerStyle::Old => {
-                out.put_u8(self.flags());
-                out.put_u16(self.identifier);
-            }
-            WalkerStyle::New => {
-                out.put_u16(self.identifier);
-                out.put_u8(self.flags());
-            }
-        }
+        put_flags_and_identifier(out, self.style, self.flags(), self.identifier);
         out.extend_from_slice(&self.extra);
         Ok(())
     }
