@@ -5,15 +5,38 @@
 #![no_main]
 
 use bytes::Bytes;
+use dispersy::crypto::PrivateKey;
 use dispersy::wire::builtin::{self, Builtin};
 use dispersy::wire::dissect::{self, Hint};
 use dispersy::wire::{AuthLayout, KeyEncoding, Layout, NoKeys, Packet};
 use libfuzzer_sys::fuzz_target;
+use std::sync::OnceLock;
+
+/// A hint that sends community messages down the other paths: two authors named by member
+/// id (one of them known), a resolution byte and a sequence number.
+fn hint() -> &'static Hint {
+    static HINT: OnceLock<Hint> = OnceLock::new();
+    HINT.get_or_init(|| {
+        let mut bin = b"LibNaCLSK:".to_vec();
+        bin.extend(0..64u8);
+        let key = PrivateKey::from_bin(&bin).expect("py-ipv8's fixed vector key");
+        Hint {
+            layout: Some(Layout {
+                authentication: AuthLayout::DoubleMember(KeyEncoding::MemberId),
+                dynamic_resolution: true,
+                sequence_number: true,
+            }),
+            keys: vec![key.public().clone()],
+        }
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
-    let d = dissect::dissect(data, &Hint::default());
-    assert_eq!(d.length, data.len());
-    serde_json::to_string(&d).expect("a dissection always serialises");
+    for h in [&Hint::default(), hint()] {
+        let d = dissect::dissect(data, h);
+        assert_eq!(d.length, data.len());
+        serde_json::to_string(&d).expect("a dissection always serialises");
+    }
 
     for authentication in [
         AuthLayout::None,
