@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::Config;
 use super::delay::DelayQueue;
+use super::permission::PermissionState;
 use super::stats::Counters;
 use crate::community::Definition;
 use crate::crypto::PrivateKey;
@@ -31,17 +32,16 @@ pub(crate) struct CommunityState {
     /// Peers we heard from or were told about (replaced by the walker's candidates).
     pub(crate) peers: BTreeMap<SocketAddr, Peer>,
     /// The master's private key, when this node founded the community.
-    #[allow(
-        dead_code,
-        reason = "signs grants once the permission timeline is wired in"
-    )]
     pub(crate) master_private: Option<PrivateKey>,
     /// When we last asked a peer for the master key.
     pub(crate) master_requested: Option<Instant>,
+    /// The permission timeline and the destruction acted upon.
+    pub(crate) permission: PermissionState,
 }
 
 impl CommunityState {
     pub(crate) fn new(def: Arc<Definition>, global_time: GlobalTime, config: &Config) -> Self {
+        let permission = PermissionState::new(&def, config);
         CommunityState {
             def,
             global_time,
@@ -50,6 +50,7 @@ impl CommunityState {
             peers: BTreeMap::new(),
             master_private: None,
             master_requested: None,
+            permission,
         }
     }
 

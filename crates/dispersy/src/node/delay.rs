@@ -29,10 +29,6 @@ pub(crate) enum Waiting {
         next: SequenceNumber,
     },
     /// A specific message (the target of an undo).
-    #[allow(
-        dead_code,
-        reason = "undo handling arrives with the permission timeline"
-    )]
     Message(MessageId),
     /// A permission proof for an author's message at a global time.
     Proof {
@@ -71,15 +67,8 @@ impl Waiting {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Wake {
     Member(MemberId),
-    Sequence {
-        member: MemberId,
-        meta: MetaId,
-    },
+    Sequence { member: MemberId, meta: MetaId },
     Message(MessageId),
-    #[allow(
-        dead_code,
-        reason = "permission messages wake proofs once the timeline is wired in"
-    )]
     Permission,
 }
 

@@ -17,7 +17,7 @@ use crate::wire::builtin::{Builtin, byte};
 const MAX_IDENTITIES: usize = 10;
 
 impl Node {
-    pub(super) fn on_missing(&mut self, now: Instant, inc: Incoming) -> Result<(), NodeError> {
+    pub(super) fn on_missing(&mut self, _now: Instant, inc: Incoming) -> Result<(), NodeError> {
         let community = inc.community;
         let packets: Vec<Bytes> = match &inc.builtin {
             Some(Builtin::MissingIdentity(member)) => {
@@ -71,7 +71,7 @@ impl Node {
                 }
                 out
             }
-            Some(Builtin::MissingProof(req)) => self.proof_packets(now, community, req)?,
+            Some(Builtin::MissingProof(req)) => self.proof_answer(community, req)?,
             _ => Vec::new(),
         };
         if packets.is_empty() {
@@ -84,17 +84,6 @@ impl Node {
             self.send(Some(community), inc.source, p);
         }
         Ok(())
-    }
-
-    /// The packets proving that the message a missing-proof names was allowed.
-    fn proof_packets(
-        &mut self,
-        _now: Instant,
-        _community: crate::ids::CommunityId,
-        _req: &crate::wire::builtin::MissingProof,
-    ) -> Result<Vec<Bytes>, NodeError> {
-        // The permission timeline supplies proofs; without grants there is nothing to prove.
-        Ok(Vec::new())
     }
 
     /// Asks peers for a master key we only know by id, at most every `master_fetch_interval`.

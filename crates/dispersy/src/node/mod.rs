@@ -23,15 +23,19 @@
 //! deliver, and wake messages that waited for this one. What cannot be checked yet waits in a
 //! bounded delay queue while the node asks the sender for what is missing.
 
+mod command;
 mod community;
 mod create;
 mod delay;
+mod destroy;
 mod event;
 mod keys;
 mod missing;
+mod permission;
 mod pipeline;
 mod signature;
 mod stats;
+mod undo;
 mod walk;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -43,7 +47,9 @@ use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+pub use command::{Founded, founder_permissions};
 pub use event::{Delivered, Event, Transmit};
+pub use permission::MessageState;
 pub use signature::SignatureDecision;
 pub use stats::{Counters, DropReason, Traffic};
 
@@ -75,6 +81,8 @@ pub struct Config {
     pub max_missing_messages: usize,
     /// How often to ask for a master key we do not know (Dispersy: 15 s).
     pub master_fetch_interval: Duration,
+    /// Bounds of each community's permission timeline.
+    pub timeline: crate::timeline::Config,
 }
 
 impl Default for Config {
@@ -87,6 +95,7 @@ impl Default for Config {
             max_communities: 1024,
             max_missing_messages: 64,
             master_fetch_interval: Duration::from_secs(15),
+            timeline: crate::timeline::Config::default(),
         }
     }
 }
@@ -287,6 +296,7 @@ impl Node {
         let global_time = self.store.max_global_time(&id)?;
         let state = CommunityState::new(Arc::new(def), global_time, &self.config);
         self.communities.insert(id, state);
+        self.load_timeline(id)?;
         self.ensure_identity(now, id)?;
         self.commit()?;
         Ok(())
