@@ -127,12 +127,18 @@ pub fn config(seed: u64, i: usize) -> Config {
 
 impl Blog {
     pub fn new(n: usize, seed: u64) -> Blog {
+        Blog::with_stores(n, seed).0
+    }
+
+    /// A blog whose nodes' stores the test can keep (to restart a node on its store).
+    pub fn with_stores(n: usize, seed: u64) -> (Blog, Vec<SharedStore>) {
+        let stores: Vec<SharedStore> = (0..n).map(|_| SharedStore::default()).collect();
         let mut net = Network::new(seed);
-        for i in 0..n {
+        for (i, store) in stores.iter().enumerate() {
             net.add(Node::new(
                 config(seed, i),
                 node_key(i),
-                Box::new(MemStore::new()),
+                Box::new(store.clone()),
             ));
         }
         let founded = net.with(0, |node, now| node.found(now, define).unwrap());
@@ -140,12 +146,21 @@ impl Blog {
         for i in 1..n {
             net.with(i, |node, now| node.join(now, def.clone()).unwrap());
         }
-        Blog {
+        let blog = Blog {
             net,
             id: founded.community,
             def,
             master: founded.master,
-        }
+        };
+        (blog, stores)
+    }
+
+    /// Stops node `i` and starts a new node with the same key on `store`, joined again.
+    pub fn restart(&mut self, i: usize, store: &SharedStore) {
+        drop(self.net.stop(i));
+        let mut node = Node::new(config(999, i), node_key(i), Box::new(store.clone()));
+        node.join(self.net.now(), self.def.clone()).unwrap();
+        self.net.restart(i, node);
     }
 
     pub fn now(&self) -> dispersy::time::Instant {
@@ -189,7 +204,7 @@ impl Blog {
     }
 
     /// Hands `packet` to node `to` as if sent from `from`, and returns what `to` sends back
-    /// (which is NOT put into the network). Events stay with the node.
+    /// (which is NOT put into the network).
     pub fn ask(&mut self, from: SocketAddr, to: usize, packet: &Bytes) -> Vec<Transmit> {
         let now = self.net.now();
         let node = self.net.node_mut(to);
@@ -198,6 +213,8 @@ impl Blog {
         while let Some(t) = node.poll_transmit() {
             out.push(t);
         }
+        // Moves the events to the network's log (nothing is left to send).
+        self.net.flush(to);
         out
     }
 
@@ -387,6 +404,15 @@ pub fn mid(author: &PrivateKey, global_time: u64) -> MessageId {
     }
 }
 
+/// The payload of an unsigned direct built-in (a request we captured).
+pub fn decode_request(def: &Definition, datagram: &Bytes) -> Builtin {
+    let message_byte = datagram[22];
+    let layout = dispersy::wire::builtin::layout(message_byte, def.version()).unwrap();
+    let packet =
+        dispersy::wire::Packet::parse(datagram.clone(), &layout, &dispersy::wire::NoKeys).unwrap();
+    Builtin::decode(message_byte, packet.payload()).unwrap()
+}
+
 /// Datagrams of one message byte among transmits.
 pub fn of_type(transmits: &[Transmit], message_byte: u8) -> Vec<Bytes> {
     transmits
@@ -422,4 +448,114 @@ pub fn drops(node: &Node, id: &CommunityId, reason: &str) -> u64 {
     node.community_stats(id)
         .and_then(|s| s.drops.get(reason).copied())
         .unwrap_or(0)
+}
+
+/// A [`MemStore`] shared between a node and the test, so a node can be "restarted" on the
+/// same store.
+#[derive(Clone, Default)]
+pub struct SharedStore(pub std::sync::Arc<std::sync::Mutex<MemStore>>);
+
+use dispersy::ids::{MemberId, SequenceNumber as Seq};
+use dispersy::store::{CommunityRecord, Fingerprint, Store, StoreError};
+
+impl Store for SharedStore {
+    fn put_member(&mut self, key: &PublicKey) -> Result<(), StoreError> {
+        self.0.lock().unwrap().put_member(key)
+    }
+    fn member(&self, id: &MemberId) -> Result<Option<PublicKey>, StoreError> {
+        self.0.lock().unwrap().member(id)
+    }
+    fn put_community(&mut self, record: &CommunityRecord) -> Result<(), StoreError> {
+        self.0.lock().unwrap().put_community(record)
+    }
+    fn community(&self, id: &CommunityId) -> Result<Option<CommunityRecord>, StoreError> {
+        self.0.lock().unwrap().community(id)
+    }
+    fn communities(&self) -> Result<Vec<CommunityRecord>, StoreError> {
+        self.0.lock().unwrap().communities()
+    }
+    fn remove_community(&mut self, id: &CommunityId) -> Result<(), StoreError> {
+        self.0.lock().unwrap().remove_community(id)
+    }
+    fn insert_message(&mut self, m: &StoredMessage) -> Result<bool, StoreError> {
+        self.0.lock().unwrap().insert_message(m)
+    }
+    fn replace_message(&mut self, m: &StoredMessage) -> Result<bool, StoreError> {
+        self.0.lock().unwrap().replace_message(m)
+    }
+    fn message(
+        &self,
+        c: &CommunityId,
+        id: &MessageId,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.0.lock().unwrap().message(c, id)
+    }
+    fn delete_message(&mut self, c: &CommunityId, id: &MessageId) -> Result<bool, StoreError> {
+        self.0.lock().unwrap().delete_message(c, id)
+    }
+    fn set_undone(
+        &mut self,
+        c: &CommunityId,
+        id: &MessageId,
+        undone: dispersy::store::Undone,
+    ) -> Result<bool, StoreError> {
+        self.0.lock().unwrap().set_undone(c, id, undone)
+    }
+    fn max_global_time(&self, c: &CommunityId) -> Result<GlobalTime, StoreError> {
+        self.0.lock().unwrap().max_global_time(c)
+    }
+    fn last_sequence(
+        &self,
+        c: &CommunityId,
+        member: &MemberId,
+        meta: MetaId,
+    ) -> Result<Option<(Seq, GlobalTime)>, StoreError> {
+        self.0.lock().unwrap().last_sequence(c, member, meta)
+    }
+    fn by_sequence(
+        &self,
+        c: &CommunityId,
+        member: &MemberId,
+        meta: MetaId,
+        low: Seq,
+        high: Seq,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.0
+            .lock()
+            .unwrap()
+            .by_sequence(c, member, meta, low, high, limit)
+    }
+    fn range(&self, c: &CommunityId, q: &RangeQuery) -> Result<Vec<StoredMessage>, StoreError> {
+        self.0.lock().unwrap().range(c, q)
+    }
+    fn count(
+        &self,
+        c: &CommunityId,
+        metas: Option<&[MetaId]>,
+        low: GlobalTime,
+        high: GlobalTime,
+    ) -> Result<u64, StoreError> {
+        self.0.lock().unwrap().count(c, metas, low, high)
+    }
+    fn fingerprint(
+        &self,
+        c: &CommunityId,
+        metas: Option<&[MetaId]>,
+        low: GlobalTime,
+        high: GlobalTime,
+    ) -> Result<Fingerprint, StoreError> {
+        self.0.lock().unwrap().fingerprint(c, metas, low, high)
+    }
+    fn delete_up_to(
+        &mut self,
+        c: &CommunityId,
+        meta: MetaId,
+        up_to: GlobalTime,
+    ) -> Result<u64, StoreError> {
+        self.0.lock().unwrap().delete_up_to(c, meta, up_to)
+    }
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.0.lock().unwrap().commit()
+    }
 }
