@@ -34,6 +34,8 @@ pub const PROFILE: MetaId = MetaId(5);
 pub const CONTRACT: MetaId = MetaId(6);
 /// Public, last sync keeping nine per author.
 pub const STATUS: MetaId = MetaId(7);
+/// Public, author named by member id (needs the author's identity).
+pub const TAG: MetaId = MetaId(8);
 
 pub const AUTHORIZE_META: MetaId = MetaId(byte::AUTHORIZE);
 pub const REVOKE_META: MetaId = MetaId(byte::REVOKE);
@@ -100,6 +102,13 @@ pub fn define(master: PublicKey) -> Result<Definition, DefinitionError> {
         .meta(
             MetaMessage::new(STATUS.0, "status")
                 .last_sync(9)
+                .payload_schema(text.clone()),
+        )
+        .meta(
+            MetaMessage::new(TAG.0, "tag")
+                .authentication(Authentication::Member {
+                    encoding: KeyEncoding::MemberId,
+                })
                 .payload_schema(text),
         )
         .build()
