@@ -659,6 +659,8 @@ impl Node {
                 }
             }
             b if b > MAX_APPLICATION_BYTE => by_mark,
+            // A message undone by an undo stays marked so when its author loses permission;
+            // the timeline says it no longer counts either way.
             _ if !self.content_allowed(community, m) => MessageState::Disallowed,
             _ => by_mark,
         })
