@@ -25,8 +25,8 @@ fn destroyed_events(events: &[Event]) -> Vec<(DestroyKind, MessageId)> {
 }
 
 /// test_destroycommunity.hard_kill: a hard destroy removes everything but the destroy
-/// message, its proof chain and its authors' identities; nothing new is accepted; receivers
-/// pass the destroy on.
+/// message, its proof chain, its authors' identities and our own; nothing new is accepted;
+/// receivers pass the destroy on.
 #[test]
 fn hard_kill_removes_data() {
     let mut b = Blog::new(3, 41);
@@ -79,7 +79,16 @@ fn hard_kill_removes_data() {
     let p = b.packet(0, &d);
     b.give(0, 1, &p);
     b.settle();
-    assert_eq!(kept(&b, 1), expected);
+    // Node 1 keeps its own identity too.
+    let own = b
+        .stored_of(1, identity)
+        .into_iter()
+        .find(|m| m.member == b.member(1).member_id())
+        .unwrap()
+        .id();
+    let mut expected_1 = expected.clone();
+    expected_1.insert((identity, own));
+    assert_eq!(kept(&b, 1), expected_1);
     for n in &notes {
         assert!(!b.is_stored(1, n));
     }

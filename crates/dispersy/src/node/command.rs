@@ -362,7 +362,7 @@ impl Node {
     }
 
     /// A community we may still create messages in.
-    fn writable(
+    pub(crate) fn writable(
         &self,
         community: &CommunityId,
     ) -> Result<&super::community::CommunityState, CommandError> {

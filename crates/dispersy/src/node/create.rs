@@ -78,10 +78,7 @@ impl Node {
                 ));
             }
         };
-        let c = self
-            .communities
-            .get(&community)
-            .ok_or(CommandError::UnknownCommunity(community))?;
+        let c = self.writable(&community)?;
         let mut global_time = c.global_time.next();
         if meta.id.0 == byte::IDENTITY {
             global_time = global_time.max(GlobalTime(2));

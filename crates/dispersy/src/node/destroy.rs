@@ -4,7 +4,8 @@
 //! master always has it). Once the timeline holds an effective one:
 //!
 //! * **Hard**: the community freezes. Every stored message is deleted except the destroy
-//!   message, its proof chain and the identities of the chain's authors; the delay queue is
+//!   message, its proof chain, and the identities of the chain's authors and our own; the
+//!   delay queue is
 //!   emptied; nothing new is accepted or created but destroy-community messages. What is kept
 //!   still answers missing-* requests, so peers can verify the destruction.
 //! * **Soft** (Dispersy never implemented it): the community becomes read-only at the destroy's
@@ -96,7 +97,9 @@ impl Node {
             .proof_chain([d.by])
             .into_iter()
             .collect();
-        let authors: BTreeSet<MemberId> = chain.iter().map(|id| id.member).collect();
+        // Our own identity stays too (as in Dispersy), so a restart does not create a new one.
+        let mut authors: BTreeSet<MemberId> = chain.iter().map(|id| id.member).collect();
+        authors.insert(self.key.member_id());
         let dropped = c.delayed.expire(crate::time::Instant::FAR_FUTURE).len();
         for _ in 0..dropped {
             self.count_drop(Some(community), DropReason::Destroyed);
