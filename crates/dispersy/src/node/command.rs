@@ -434,3 +434,48 @@ impl Node {
         Some(index.unwrap_or(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::community::MetaMessage;
+    use rand::SeedableRng;
+
+    #[test]
+    fn founder_permissions_follow_spec_2_1() {
+        let master = PrivateKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(1));
+        let def = Definition::builder(master.public().clone())
+            .meta(MetaMessage::new(1, "linear").linear())
+            .meta(MetaMessage::new(2, "linear-undo").linear().undoable())
+            .meta(MetaMessage::new(3, "dynamic").dynamic().undoable())
+            .meta(MetaMessage::new(4, "public-undo").undoable())
+            .meta(MetaMessage::new(5, "public"))
+            .meta(MetaMessage::new(6, "direct-undo").direct().undoable())
+            .build()
+            .expect("valid definition");
+        let p = |bits: &[Permissions]| bits.iter().fold(Permissions::default(), |a, b| a.union(*b));
+        let (permit, authorize, revoke, undo) = (
+            Permissions::PERMIT,
+            Permissions::AUTHORIZE,
+            Permissions::REVOKE,
+            Permissions::UNDO,
+        );
+        assert_eq!(
+            founder_permissions(&def),
+            vec![
+                (MetaId(1), p(&[permit, authorize, revoke])),
+                (MetaId(2), p(&[permit, authorize, revoke, undo])),
+                (MetaId(3), p(&[permit, authorize, revoke, undo])),
+                (MetaId(4), p(&[authorize, revoke, undo])),
+                (
+                    MetaId(byte::DYNAMIC_SETTINGS),
+                    p(&[permit, authorize, revoke])
+                ),
+                (
+                    MetaId(byte::DESTROY_COMMUNITY),
+                    p(&[permit, authorize, revoke])
+                ),
+            ]
+        );
+    }
+}

@@ -666,3 +666,67 @@ impl Node {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_query_is_inclusive_of_from_exclusive_of_until() {
+        let q = range_query(
+            vec![MetaId(1)],
+            None,
+            GtRange {
+                from: GlobalTime(5),
+                until: Some(GlobalTime(9)),
+            },
+        );
+        assert_eq!((q.low, q.high), (GlobalTime(5), GlobalTime(8)));
+        let open = range_query(
+            vec![MetaId(1)],
+            None,
+            GtRange {
+                from: GlobalTime(5),
+                until: None,
+            },
+        );
+        assert_eq!(open.high, GlobalTime::MAX);
+    }
+
+    #[test]
+    fn only_the_four_timeline_messages_are_permission_messages() {
+        let bytes: Vec<u8> = (0..=255u8).filter(|b| is_permission_byte(*b)).collect();
+        assert_eq!(
+            bytes,
+            vec![
+                byte::DYNAMIC_SETTINGS,
+                byte::REVOKE,
+                byte::AUTHORIZE,
+                byte::DESTROY_COMMUNITY
+            ]
+        );
+    }
+
+    #[test]
+    fn refusals_have_distinct_counter_names() {
+        use timeline::Error as E;
+        let errors = [
+            E::ZeroGlobalTime,
+            E::Empty,
+            E::BadPermissions(0),
+            E::UnknownMeta(MetaId(1)),
+            E::NotDynamic(MetaId(1)),
+            E::PolicyIndex {
+                meta: MetaId(1),
+                index: 2,
+                count: 2,
+            },
+            E::ContradictorySettings(MetaId(1)),
+            E::TooManyEntries { entries: 2, max: 1 },
+        ];
+        let mut names: Vec<&str> = errors.iter().map(refusal).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), errors.len());
+    }
+}

@@ -271,3 +271,35 @@ impl Node {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::PrivateKey;
+    use rand::SeedableRng;
+
+    #[test]
+    fn targets_of_undo_payloads() {
+        let author = MemberId([1; 20]);
+        let other = PrivateKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(1));
+        assert_eq!(
+            target_of(author, &Builtin::UndoOwn(GlobalTime(7))),
+            Some(MessageId {
+                member: author,
+                global_time: GlobalTime(7)
+            })
+        );
+        let undo_other = Builtin::UndoOther {
+            member: other.public().clone(),
+            global_time: GlobalTime(9),
+        };
+        assert_eq!(
+            target_of(author, &undo_other),
+            Some(MessageId {
+                member: other.member_id(),
+                global_time: GlobalTime(9)
+            })
+        );
+        assert_eq!(target_of(author, &Builtin::Identity), None);
+    }
+}
