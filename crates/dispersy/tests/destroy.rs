@@ -41,12 +41,7 @@ fn hard_kill_removes_data() {
         .net
         .with(0, |n, now| n.destroy(now, id, DestroyKind::Hard))
         .unwrap();
-    let founding = b
-        .stored_of(0, AUTHORIZE_META)
-        .into_iter()
-        .find(|m| m.member == b.master.member_id())
-        .unwrap()
-        .id();
+    let founding = b.founding(0).id();
     let kept = |b: &Blog, i: usize| -> BTreeSet<(MetaId, MessageId)> {
         b.stored(i).into_iter().map(|m| (m.meta, m.id())).collect()
     };

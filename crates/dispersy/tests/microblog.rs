@@ -176,11 +176,7 @@ fn moderated_microblog() {
 
     // 8. The newcomer N gets W's post first, asks W for the proof, and gets the chain:
     //    the master's grant to F, F's grant to A, A's grant to W.
-    let founding = b
-        .stored_of(F, AUTHORIZE_META)
-        .into_iter()
-        .find(|m| m.member == b.master.member_id())
-        .unwrap();
+    let founding = b.founding(F);
     let post = b.packet(W, &hello);
     let out = b.ask(Network::address(W), N, &post);
     let request = of_type(&out, byte::MISSING_PROOF);

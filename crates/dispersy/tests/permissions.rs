@@ -179,11 +179,7 @@ fn missing_proof_is_answered_with_the_authorize() {
     let grant = b.authorize(0, &w, &[(POST, PERMIT)]);
     b.share(0, 1);
     let post = b.create(1, POST, "hello");
-    let founding = b
-        .stored_of(0, AUTHORIZE_META)
-        .into_iter()
-        .find(|m| m.member == b.master.member_id())
-        .unwrap();
+    let founding = b.founding(0);
     let request = b.request(&Builtin::MissingProof(MissingProof {
         global_time: post.global_time,
         member: w.clone(),
@@ -229,11 +225,7 @@ fn messages_before_their_proof_chain_end_accepted() {
         let p = b.packet(holder, &id);
         b.ask(nobody, 3, &p);
     }
-    let founding = b
-        .stored_of(0, AUTHORIZE_META)
-        .into_iter()
-        .find(|x| x.member == b.master.member_id())
-        .unwrap();
+    let founding = b.founding(0);
     assert!(!b.is_stored(3, &post));
     b.ask(nobody, 3, &founding.packet);
     for id in [g1, g2, post] {

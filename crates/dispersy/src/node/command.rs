@@ -56,6 +56,14 @@ pub fn founder_permissions(def: &Definition) -> Vec<(MetaId, Permissions)> {
     out
 }
 
+/// One member's permissions, as authorize and revoke carry them.
+fn grant(member: &PublicKey, permissions: &[(MetaId, Permissions)]) -> Vec<PermissionGrant> {
+    vec![PermissionGrant {
+        member: member.clone(),
+        permissions: permissions.to_vec(),
+    }]
+}
+
 impl Node {
     /// Founds a community: generates a master key, joins the community `define` builds for
     /// it, and creates the master's identity and one authorize, signed by the master, granting
@@ -154,11 +162,11 @@ impl Node {
         member: &PublicKey,
         permissions: &[(MetaId, Permissions)],
     ) -> Result<MessageId, CommandError> {
-        let grant = vec![PermissionGrant {
-            member: member.clone(),
-            permissions: permissions.to_vec(),
-        }];
-        self.create_permission(now, community, Builtin::Authorize(grant))
+        self.create_permission(
+            now,
+            community,
+            Builtin::Authorize(grant(member, permissions)),
+        )
     }
 
     /// Revokes the given permissions of `member`, per meta-message. Needs `revoke` on each.
@@ -169,11 +177,7 @@ impl Node {
         member: &PublicKey,
         permissions: &[(MetaId, Permissions)],
     ) -> Result<MessageId, CommandError> {
-        let grant = vec![PermissionGrant {
-            member: member.clone(),
-            permissions: permissions.to_vec(),
-        }];
-        self.create_permission(now, community, Builtin::Revoke(grant))
+        self.create_permission(now, community, Builtin::Revoke(grant(member, permissions)))
     }
 
     /// Switches a dynamic meta-message to its policy number `policy` for messages after the

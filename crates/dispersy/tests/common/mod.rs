@@ -240,6 +240,14 @@ impl Blog {
         self.node(i).store().range(&self.id, &q).unwrap()
     }
 
+    /// The master's founding authorize, as node `i` stores it.
+    pub fn founding(&self, i: usize) -> StoredMessage {
+        self.stored_of(i, AUTHORIZE_META)
+            .into_iter()
+            .find(|m| m.member == self.master.member_id())
+            .unwrap()
+    }
+
     pub fn is_stored(&self, i: usize, id: &MessageId) -> bool {
         self.node(i)
             .store()
