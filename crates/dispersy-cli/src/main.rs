@@ -29,6 +29,8 @@ enum Command {
     Id(cmd::keys::IdArgs),
     /// Decode packets given as hex and print one JSON object per packet.
     Decode(cmd::decode::DecodeArgs),
+    /// Run simulations: `dispersy sim run FILE`.
+    Sim(cmd::sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keys::keygen(&args),
         Command::Id(args) => cmd::keys::id(&args),
         Command::Decode(args) => cmd::decode::run(&args),
+        Command::Sim(args) => cmd::sim::run(&args),
     };
     match result {
         Ok(code) => code,
