@@ -160,11 +160,7 @@ impl Listing {
     }
 
     /// Runs on the node task: the page and each message's payload.
-    fn run(
-        &self,
-        node: &Node,
-        id: &CommunityId,
-    ) -> ApiResult<(Vec<WithPayload>, Option<String>)> {
+    fn run(&self, node: &Node, id: &CommunityId) -> ApiResult<(Vec<WithPayload>, Option<String>)> {
         if self.metas.as_ref().is_some_and(Vec::is_empty) {
             return Ok((Vec::new(), None));
         }
