@@ -22,10 +22,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a node: UDP, the SQLite store, the REST API and the web dashboard.
-    Node(cmd::node::NodeArgs),
     /// A tracker and five nodes on loopback in a microblog community, converging live.
     Demo(cmd::demo::DemoArgs),
+    /// Run a node: UDP, the SQLite store, the REST API and the web dashboard.
+    Node(cmd::node::NodeArgs),
     /// Post a message through a running node.
     Post(cmd::client::PostArgs),
     /// List (or follow) a community's messages on a running node.
@@ -34,23 +34,31 @@ enum Command {
     Peers(cmd::client::PeersArgs),
     /// A running node's identity, addresses, communities and traffic.
     Status(cmd::client::StatusArgs),
+    /// Generate a member key and print its member id.
+    Keygen(cmd::keys::KeygenArgs),
+    /// Print the member id and public key of a key file.
+    Id(cmd::keys::IdArgs),
+    /// Decode packets given as hex and print one JSON object per packet.
+    Decode(cmd::decode::DecodeArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr so stdout stays machine-readable; RUST_LOG picks the level. The node
+    // and the demo set up their own (the node's level comes from its configuration).
+    if !matches!(cli.command, Command::Node(_) | Command::Demo(_)) {
+        cmd::init_logging(false, "warn");
+    }
     let result = match cli.command {
-        Command::Node(args) => cmd::node::run(args),
         Command::Demo(args) => cmd::demo::run(args),
-        command => {
-            cmd::init_logging(false, "warn");
-            match command {
-                Command::Post(args) => cmd::client::post(&args),
-                Command::Messages(args) => cmd::client::messages(&args),
-                Command::Peers(args) => cmd::client::peers(&args),
-                Command::Status(args) => cmd::client::status(&args),
-                Command::Node(_) | Command::Demo(_) => Ok(ExitCode::SUCCESS),
-            }
-        }
+        Command::Node(args) => cmd::node::run(args),
+        Command::Post(args) => cmd::client::post(&args),
+        Command::Messages(args) => cmd::client::messages(&args),
+        Command::Peers(args) => cmd::client::peers(&args),
+        Command::Status(args) => cmd::client::status(&args),
+        Command::Keygen(args) => cmd::keys::keygen(&args),
+        Command::Id(args) => cmd::keys::id(&args),
+        Command::Decode(args) => cmd::decode::run(&args),
     };
     match result {
         Ok(code) => code,

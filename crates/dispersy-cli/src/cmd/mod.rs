@@ -50,3 +50,5 @@ pub async fn termination() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+pub mod decode;
+pub mod keys;

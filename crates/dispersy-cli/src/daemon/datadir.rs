@@ -19,7 +19,7 @@ use dispersy::crypto::PrivateKey;
 use dispersy::ids::CommunityId;
 use serde::{Deserialize, Serialize};
 
-use super::keys::{self, KeyFileError};
+use dispersy_net::keyfile;
 
 /// Most bytes read from a small state file.
 const MAX_STATE_FILE: u64 = 1 << 20;
@@ -86,8 +86,9 @@ impl DataDir {
     }
 
     /// Loads our member key, creating one on first start.
-    pub fn load_or_create_member_key(&self) -> Result<PrivateKey, KeyFileError> {
-        keys::load_or_create(&self.member_key())
+    pub fn load_or_create_member_key(&self) -> Result<PrivateKey, keyfile::Error> {
+        let (key, _) = keyfile::load_or_create(&self.member_key(), &mut rand::rngs::OsRng)?;
+        Ok(key)
     }
 
     /// Saves the master key of a community we founded (refusing to replace one).
@@ -95,24 +96,29 @@ impl DataDir {
         &self,
         community: &CommunityId,
         key: &PrivateKey,
-    ) -> Result<(), KeyFileError> {
+    ) -> Result<(), keyfile::Error> {
         if !self.masters().exists() {
             fs::create_dir_all(self.masters())
                 .and_then(|()| restrict_dir(&self.masters()))
-                .map_err(|e| KeyFileError {
+                .map_err(|source| keyfile::Error::Io {
+                    action: "write",
                     path: self.masters(),
-                    detail: e.to_string(),
+                    source,
                 })?;
         }
-        keys::create(&self.master_key(community), key)
+        keyfile::create(&self.master_key(community), key)
     }
 
     /// The master key of a community, if we founded it.
     pub fn master_key_of(
         &self,
         community: &CommunityId,
-    ) -> Result<Option<PrivateKey>, KeyFileError> {
-        keys::load(&self.master_key(community))
+    ) -> Result<Option<PrivateKey>, keyfile::Error> {
+        match keyfile::load(&self.master_key(community)) {
+            Ok(k) => Ok(Some(k)),
+            Err(keyfile::Error::Missing { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The stored API token, or a new random one saved with mode 0600.
@@ -178,7 +184,7 @@ fn read_small(path: &Path) -> io::Result<String> {
 }
 
 /// Writes a file readable only by us, atomically (temporary file, fsync, rename).
-pub(crate) fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     let _ = fs::remove_file(&tmp);
     let mut options = fs::OpenOptions::new();

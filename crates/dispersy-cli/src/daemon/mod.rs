@@ -23,7 +23,6 @@ pub mod config;
 pub mod dashboard;
 pub mod datadir;
 pub mod hosting;
-pub mod keys;
 pub mod state;
 pub mod views;
 pub mod walker_link;
@@ -63,7 +62,7 @@ pub enum StartError {
     },
     /// The member key could not be loaded or created.
     #[error(transparent)]
-    Key(#[from] keys::KeyFileError),
+    Key(#[from] dispersy_net::keyfile::Error),
     /// The store could not be opened.
     #[error("database {path}: {source}")]
     Store {
