@@ -73,7 +73,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
-        if status.is_server_error() {
+        if matches!(self, ApiError::Internal(_)) {
             tracing::warn!(error = %self, "request failed");
         }
         let body = ErrorBody {
