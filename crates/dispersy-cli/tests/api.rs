@@ -454,6 +454,21 @@ fn event_stream_carries_new_messages() {
     let m: MessageView = serde_json::from_str(&e.data).unwrap();
     assert_eq!(m.text.as_deref(), Some("live!"));
     assert_eq!(m.community, chat.id);
+
+    // Peer changes: a candidate added by hand is announced as discovered.
+    let mut peers = c.events(&[("types", "peer".into())]).unwrap();
+    assert_eq!(peers.next().unwrap().unwrap().event, "ready");
+    c.post::<_, Value>(
+        &format!("/api/v1/communities/{}/candidates", chat.id),
+        &json!({ "address": "127.0.0.1:9" }),
+    )
+    .unwrap();
+    let e = peers.next().unwrap().unwrap();
+    assert_eq!(e.event, "peer");
+    let v: Value = serde_json::from_str(&e.data).unwrap();
+    assert_eq!(v["address"], "127.0.0.1:9");
+    assert_eq!(v["category"], "discovered");
+    assert_eq!(v["community"], chat.id.as_str());
 }
 
 #[test]
