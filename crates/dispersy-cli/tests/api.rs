@@ -8,6 +8,7 @@ mod common;
 
 use common::*;
 use dispersy_cli::daemon::api::{ROUTES, openapi};
+use dispersy_cli::daemon::state::MAX_STREAMS;
 use dispersy_cli::daemon::views::{
     CandidateList, CommunityList, CommunityStatsView, CommunityView, Created, History,
     MemberPermissions, MessagePage, MessageView, NodeView, StatsView,
@@ -469,6 +470,12 @@ fn event_stream_carries_new_messages() {
     assert_eq!(v["address"], "127.0.0.1:9");
     assert_eq!(v["category"], "discovered");
     assert_eq!(v["community"], chat.id.as_str());
+
+    // Event streams are bounded: two are open, so MAX_STREAMS - 2 more fit and the next is refused.
+    let more: Vec<_> = (2..MAX_STREAMS).map(|_| c.events(&[]).unwrap()).collect();
+    let (s, e, _) = status_of(c.events(&[]).map(|_| ()));
+    assert_eq!((s, e.as_str()), (429, "too-many"));
+    drop(more);
 }
 
 #[test]

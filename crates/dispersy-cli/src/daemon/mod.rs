@@ -178,6 +178,7 @@ impl Daemon {
             hosted: RwLock::new(BTreeMap::new()),
             history: Mutex::new(VecDeque::new()),
             stopping,
+            streams: std::sync::atomic::AtomicUsize::new(0),
         });
         if let Err(e) = hosting::rejoin(&state, specs).await {
             link.abort();

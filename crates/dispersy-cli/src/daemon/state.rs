@@ -214,6 +214,37 @@ pub struct Inner {
     pub(crate) hosted: RwLock<BTreeMap<CommunityId, Hosted>>,
     pub(crate) history: Mutex<VecDeque<Sample>>,
     pub(crate) stopping: watch::Receiver<bool>,
+    /// Event streams open now (at most [`MAX_STREAMS`]).
+    pub(crate) streams: std::sync::atomic::AtomicUsize,
+}
+
+/// Most event streams open at once; more are refused with 429.
+pub const MAX_STREAMS: usize = 64;
+
+/// One open event stream; dropping it frees its place.
+#[derive(Debug)]
+pub struct StreamSlot(AppState);
+
+impl StreamSlot {
+    /// Takes a place, or `None` when [`MAX_STREAMS`] are open.
+    pub fn take(state: &AppState) -> Option<StreamSlot> {
+        use std::sync::atomic::Ordering;
+        state
+            .streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_STREAMS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| StreamSlot(state.clone()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0
+            .streams
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl std::ops::Deref for AppState {

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable code: `bad-request`, `unauthorized`, `not-found`, `method-not-allowed`,
-    /// `conflict`, `forbidden`, `gone`, `too-large`, `not-implemented`, `unavailable`, `internal`.
+    /// `conflict`, `forbidden`, `gone`, `too-large`, `too-many`, `not-implemented`, `unavailable`,
+    /// `internal`.
     pub error: String,
     /// What was wrong, for a person.
     pub detail: String,

@@ -35,6 +35,9 @@ pub enum ApiError {
     /// Too large (a message that does not fit a datagram, a batch too long).
     #[error("{0}")]
     TooLarge(String),
+    /// Too many open event streams.
+    #[error("{0}")]
+    TooMany(String),
     /// This node does not have the part that would answer (yet).
     #[error("{0}")]
     NotImplemented(String),
@@ -58,6 +61,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Gone(_) => (StatusCode::GONE, "gone"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too-large"),
+            ApiError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too-many"),
             ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not-implemented"),
             ApiError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -3,7 +3,8 @@
 //! Each SSE event is named by its type (`message`, `undone`, `redone`, `peer`, `destroyed`) and
 //! carries a JSON object. A client that reads too slowly loses the oldest events and is told so
 //! by a `lagged` event with the number it missed. The stream starts with a `ready` event and
-//! ends when the daemon stops.
+//! ends when the daemon stops. At most [`MAX_STREAMS`] streams are open at once (each holds a
+//! bounded buffer of events); more are refused with `429 too-many`.
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
@@ -22,7 +23,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
 use super::communities::parse_community;
 use super::error::{ApiError, ApiResult};
-use crate::daemon::state::{AppState, message_id};
+use crate::daemon::state::{AppState, MAX_STREAMS, StreamSlot, message_id};
 
 /// Event types a client may ask for.
 pub const EVENT_TYPES: [&str; 5] = ["message", "undone", "redone", "peer", "destroyed"];
@@ -149,11 +150,18 @@ pub async fn stream(
             "this node does not host community {c}"
         )));
     }
+    let slot = StreamSlot::take(&state).ok_or_else(|| {
+        ApiError::TooMany(format!(
+            "{MAX_STREAMS} event streams are open; close one first"
+        ))
+    })?;
     let ready = Sse_::default()
         .event("ready")
         .data(json!({ "types": filter.types }).to_string());
     let stopped = state.stopped();
     let events = BroadcastStream::new(state.handle.subscribe()).filter_map(move |item| {
+        // The slot lives as long as the stream.
+        let _slot = &slot;
         let out = match item {
             Ok(e) => render(&state, &filter, &e)
                 .map(|(kind, data)| Sse_::default().event(kind).data(data)),
