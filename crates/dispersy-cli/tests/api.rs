@@ -379,54 +379,160 @@ fn messages_filters_pagination_and_bad_input() {
 }
 
 #[test]
-fn permissions_are_validated() {
+fn permissions_undo_and_destroy() {
     let dir = tempfile::tempdir().unwrap();
     let run = Running::start(config(dir.path()));
     let c = run.client();
     let chat = create_chat(&c);
     let base = format!("/api/v1/communities/{}", chat.id);
+    let me = c.get::<NodeView>("/api/v1/node", &[]).unwrap().member;
     let someone = "ab".repeat(20);
+    let perms = |member: &str| -> MemberPermissions {
+        c.get(&format!("{base}/members/{member}/permissions"), &[])
+            .unwrap()
+    };
 
-    let master: MemberPermissions = c
-        .get(&format!("{base}/members/{}/permissions", chat.id), &[])
-        .unwrap();
+    let master = perms(&chat.id);
     assert!(master.master);
-    assert!(master.permissions.iter().all(|p| p.permit && p.undo));
+    assert!(
+        master
+            .permissions
+            .iter()
+            .all(|p| p.permit && p.authorize && p.undo)
+    );
+    // The founder's member got the founder's permissions from the master.
+    let founder = perms(&me);
+    assert!(!founder.master);
+    let post = founder
+        .permissions
+        .iter()
+        .find(|p| p.meta == "post")
+        .unwrap();
+    assert!(post.authorize && post.revoke && post.undo, "{founder:?}");
+    let nobody = perms(&someone);
+    assert!(nobody.permissions.iter().all(|p| !p.permit && !p.undo));
 
-    for (body, needle) in [
+    for (body, status, needle) in [
         (
             json!({ "member": "xyz", "grants": [{ "meta": "post", "permissions": ["undo"] }] }),
+            400,
             "member",
         ),
-        (json!({ "member": someone, "grants": [] }), "grants"),
+        (json!({ "member": me, "grants": [] }), 400, "grants"),
         (
-            json!({ "member": someone, "grants": [{ "meta": "nope", "permissions": ["undo"] }] }),
+            json!({ "member": me, "grants": [{ "meta": "nope", "permissions": ["undo"] }] }),
+            400,
             "meta",
         ),
         (
-            json!({ "member": someone, "grants": [{ "meta": "post", "permissions": ["fly"] }] }),
+            json!({ "member": me, "grants": [{ "meta": "post", "permissions": ["fly"] }] }),
+            400,
             "permissions",
         ),
         (
-            json!({ "member": someone, "grants": [{ "meta": "post", "permissions": [] }] }),
+            json!({ "member": me, "grants": [{ "meta": "post", "permissions": [] }] }),
+            400,
             "permissions",
         ),
-        (json!({ "member": someone }), "request body"),
+        (json!({ "member": me }), 400, "request body"),
+        (
+            json!({ "member": someone, "grants": [{ "meta": "post", "permissions": ["undo"] }] }),
+            404,
+            "unknown here",
+        ),
     ] {
         for action in ["authorize", "revoke"] {
             let (s, _, d) = status_of(c.post::<_, Value>(&format!("{base}/{action}"), &body));
-            assert_eq!(s, 400, "{action} {body}: {d}");
+            assert_eq!(s, status, "{action} {body}: {d}");
             assert!(d.contains(needle), "{needle:?} not in {d:?}");
         }
     }
+
+    // Revoke our own undo on posts, then grant it back; each answer is the signed message.
+    let grants = json!({ "member": me, "grants": [{ "meta": "post", "permissions": ["undo"] }] });
+    let revoked: MessageView = c.post(&format!("{base}/revoke"), &grants).unwrap().unwrap();
+    assert_eq!(revoked.meta, "dispersy-revoke");
+    assert!(
+        !perms(&me)
+            .permissions
+            .iter()
+            .find(|p| p.meta == "post")
+            .unwrap()
+            .undo
+    );
+    let granted: MessageView = c
+        .post(&format!("{base}/authorize"), &grants)
+        .unwrap()
+        .unwrap();
+    assert_eq!(granted.meta, "dispersy-authorize");
+    assert!(
+        perms(&me)
+            .permissions
+            .iter()
+            .find(|p| p.meta == "post")
+            .unwrap()
+            .undo
+    );
+
+    // Undo one of our posts: the listing marks it, the event stream says so.
+    let mut events = c.events(&[("types", "undone".into())]).unwrap();
+    assert_eq!(events.next().unwrap().unwrap().event, "ready");
+    let m: MessageView = c
+        .post(
+            &format!("{base}/messages"),
+            &json!({ "meta": "post", "payload": "oops" }),
+        )
+        .unwrap()
+        .unwrap();
+    let undo: MessageView = c
+        .post(
+            &format!("{base}/undo"),
+            &json!({ "member": me, "global_time": m.global_time }),
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(undo.meta, "dispersy-undo-own");
+    let e = events.next().unwrap().unwrap();
+    assert_eq!(e.event, "undone");
+    let v: Value = serde_json::from_str(&e.data).unwrap();
+    assert_eq!(v["id"], m.id.clone().unwrap());
+    assert_eq!(v["by"], undo.id.clone().unwrap());
+    let page: MessagePage = c
+        .get(&format!("{base}/messages"), &[("meta", "post".into())])
+        .unwrap();
+    assert_eq!(page.messages[0].undone, undo.id);
+    let live: MessagePage = c
+        .get(
+            &format!("{base}/messages"),
+            &[("meta", "post".into()), ("undone", "false".into())],
+        )
+        .unwrap();
+    assert!(live.messages.is_empty());
     let (s, _, d) = status_of(c.post::<_, Value>(
         &format!("{base}/undo"),
         &json!({ "member": someone, "global_time": 5 }),
     ));
     assert_eq!(s, 404, "{d}");
+    let (s, _, d) = status_of(c.post::<_, Value>(
+        &format!("{base}/undo"),
+        &json!({ "member": me, "global_time": granted.global_time }),
+    ));
+    assert_eq!(s, 400, "an authorize cannot be undone: {d}");
+
+    // Destroy: nothing new is accepted afterwards.
     let (s, _, d) =
         status_of(c.post::<_, Value>(&format!("{base}/destroy"), &json!({ "kind": "medium" })));
     assert_eq!(s, 400, "{d}");
+    let destroyed: MessageView = c
+        .post(&format!("{base}/destroy"), &json!({ "kind": "soft" }))
+        .unwrap()
+        .unwrap();
+    assert_eq!(destroyed.meta, "dispersy-destroy-community");
+    let (s, e, d) = status_of(c.post::<_, Value>(
+        &format!("{base}/messages"),
+        &json!({ "meta": "post", "payload": "too late" }),
+    ));
+    assert_eq!((s, e.as_str()), (410, "gone"), "{d}");
     let (s, _, _) = status_of(c.get::<Value>(&format!("{base}/members/xyz/permissions"), &[]));
     assert_eq!(s, 400);
 }

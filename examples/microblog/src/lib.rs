@@ -14,6 +14,8 @@
 //!
 //! ```no_run
 //! # async fn run(handle: dispersy_net::Handle, master: dispersy::crypto::PrivateKey) -> anyhow::Result<()> {
+//! use dispersy::community::payload::Payload;
+//!
 //! let def = microblog::definition(master.public().clone());
 //! let community = def.id();
 //! handle.join(def).await?;
@@ -35,6 +37,7 @@ use dispersy::crypto::PublicKey;
 use dispersy::ids::{CommunityId, GlobalTime, MemberId, MessageId, MetaId};
 use dispersy::node::Node;
 use dispersy::store::{RangeQuery, StoreError, Undone};
+use dispersy::wire::builtin::Permissions;
 use dispersy::wire::codec::{Reader, put_varlen_h};
 use dispersy::wire::{DecodeError, Packet};
 
@@ -218,6 +221,12 @@ impl Payload for Profile {
             bio: read_text(r, "bio", MAX_TEXT, true)?,
         })
     }
+}
+
+/// What a moderator holds: `undo` on posts and replies (the founder grants it with
+/// `Node::authorize`; a moderator's `Node::undo` of another member's post is an undo-other).
+pub fn moderator_grants() -> Vec<(MetaId, Permissions)> {
+    vec![(POST, Permissions::UNDO), (REPLY, Permissions::UNDO)]
 }
 
 /// The community definition of a microblog whose master key is `master`.

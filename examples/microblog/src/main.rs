@@ -19,19 +19,12 @@ use microblog::{LIKE, Like, POST, PROFILE, Post, Profile, REPLY, Reply, Timeline
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let mut rng = rand::rngs::OsRng;
-    // The founder holds the master key; a real application keeps it safe (the daemon keeps it
-    // in its data directory, mode 0600).
-    let master = PrivateKey::generate(&mut rng);
-    let def = microblog::definition(master.public().clone());
-    let c = def.id();
-
     let mut nodes = Vec::new();
+    let mut keys = Vec::new();
     for _ in 0..3 {
-        let node = Node::new(
-            NodeConfig::default(),
-            PrivateKey::generate(&mut rng),
-            Box::new(MemStore::new()),
-        );
+        let key = PrivateKey::generate(&mut rng);
+        keys.push(key.public().clone());
+        let node = Node::new(NodeConfig::default(), key, Box::new(MemStore::new()));
         let driver = Driver::start(
             node,
             Config {
@@ -39,8 +32,19 @@ async fn main() -> anyhow::Result<()> {
                 ..Config::default()
             },
         )?;
-        driver.handle().join(def.clone()).await?;
         nodes.push(driver);
+    }
+    // Node 0 founds the community: the node makes the master key and grants itself the
+    // founder's permissions. A real application keeps the master key safe (the daemon keeps it
+    // in its data directory, mode 0600).
+    let founded = nodes[0]
+        .handle()
+        .call(|n, now| n.found(now, |master| Ok(microblog::definition(master))))
+        .await??;
+    let def = microblog::definition(founded.master.public().clone());
+    let c = def.id();
+    for d in &nodes[1..] {
+        d.handle().join(def.clone()).await?;
     }
     // Each node learns the others' addresses; the walk verifies them.
     let addrs: Vec<_> = nodes.iter().map(|d| d.local_addrs()[0]).collect();
@@ -102,6 +106,24 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     h(2).create_message(c, LIKE, Like { to: post }.to_bytes(), Vec::new())
         .await?;
+    // Moderation: the founder makes bob (node 1) a moderator; bob hides cy's spam everywhere.
+    let bob = keys[1].clone();
+    let grants = microblog::moderator_grants();
+    h(0).call(move |n, now| n.authorize(now, c, &bob, &grants))
+        .await??;
+    let spam = h(2)
+        .create_message(
+            c,
+            POST,
+            Post::new("buy cheap tokens")?.to_bytes(),
+            Vec::new(),
+        )
+        .await?
+        .id()
+        .context("posts are signed")?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h(1).call(move |n, now| n.undo(now, c, spam)).await??;
+    println!("bob (a moderator) undid cy's post \"buy cheap tokens\"");
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     for (i, d) in nodes.iter().enumerate() {

@@ -1,5 +1,6 @@
 //! Three microblog nodes on the in-process network: posts, replies and likes reach everyone,
-//! profiles keep only the newest, and malformed content never leaves the author.
+//! profiles keep only the newest, a moderator the founder appoints hides a post everywhere, and
+//! malformed content never leaves the author.
 
 #![allow(clippy::unwrap_used)]
 
@@ -18,17 +19,24 @@ fn key(seed: u64) -> PrivateKey {
 }
 
 #[test]
-fn a_conversation_converges() {
-    let master = key(100);
-    let def = microblog::definition(master.public().clone());
-    let c = def.id();
+fn a_conversation_converges_and_moderators_moderate() {
     let mut net = Network::new(7);
     for seed in 0..3 {
         let config = Config {
             seed,
             ..Config::default()
         };
-        let i = net.add(Node::new(config, key(seed), Box::new(MemStore::new())));
+        net.add(Node::new(config, key(seed), Box::new(MemStore::new())));
+    }
+    // Node 0 founds the community (the node generates the master key); the others join.
+    let founded = net
+        .with(0, |n, now| {
+            n.found(now, |master| Ok(microblog::definition(master)))
+        })
+        .unwrap();
+    let def = microblog::definition(founded.master.public().clone());
+    let c = def.id();
+    for i in 1..3 {
         net.with(i, |n, now| n.join(now, def.clone())).unwrap();
     }
     for i in 0..3 {
@@ -95,6 +103,26 @@ fn a_conversation_converges() {
         names.contains(&"cy2") && !names.contains(&"cy"),
         "{names:?}"
     );
+
+    // Moderation: bob (node 1) cannot undo cy's post until the founder makes him a moderator.
+    let spam = create(&mut net, 2, POST, Post::new("buy now").unwrap().to_bytes());
+    net.run_for(Duration::from_secs(1));
+    let refused = net.with(1, |n, now| n.undo(now, c, spam));
+    assert!(
+        matches!(refused, Err(CommandError::NotPermitted(_))),
+        "{refused:?}"
+    );
+    let grants = microblog::moderator_grants();
+    net.with(0, |n, now| n.authorize(now, c, key(1).public(), &grants))
+        .unwrap();
+    net.run_for(Duration::from_secs(1));
+    net.with(1, |n, now| n.undo(now, c, spam)).unwrap();
+    net.run_for(Duration::from_secs(1));
+    for i in 0..3 {
+        let feed = net.with(i, |n, _| Timeline::read(n, &c)).unwrap();
+        assert_eq!(feed.entries.len(), 1, "node {i} hides the undone post");
+        assert_eq!(feed.entries[0].id, post);
+    }
 
     // Content that breaks the rules is refused before it is signed.
     let mut long = Vec::new();

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use dispersy::community::spec::CommunitySpec;
 use dispersy::crypto::PrivateKey;
-use dispersy::ids::{CommunityId, MetaId};
+use dispersy::ids::{CommunityId, GlobalTime, MessageId, MetaId};
 use dispersy::node::{Config as NodeConfig, Event, Node};
+use dispersy::wire::builtin::Permissions;
 use dispersy_cli::daemon::Daemon;
 use dispersy_cli::daemon::config::Config;
 use dispersy_cli::daemon::hosting;
@@ -42,6 +43,21 @@ payload = "text"
 
 const POST: MetaId = MetaId(1);
 
+/// The node the founder makes a moderator.
+const MODERATOR: usize = 1;
+
+/// After this many posts the moderator undoes one.
+const MODERATE_AT: usize = 6;
+
+/// `<member hex>:<global time>` back into a message id.
+fn parse_id(s: &str) -> Option<MessageId> {
+    let (member, gt) = s.split_once(':')?;
+    Some(MessageId {
+        member: member.parse().ok()?,
+        global_time: GlobalTime(gt.parse().ok()?),
+    })
+}
+
 /// Longest the demo waits for discovery before it starts posting.
 const DISCOVERY_LIMIT: Duration = Duration::from_secs(45);
 
@@ -64,7 +80,8 @@ pub struct DemoArgs {
     /// Nodes besides the tracker.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=32))]
     nodes: u16,
-    /// Stop after this many seconds (default: run until Ctrl-C).
+    /// Stop after posting for this many seconds (default: run until Ctrl-C). Discovery comes
+    /// first and takes up to 45 s.
     #[arg(long)]
     duration: Option<u64>,
     /// Seconds between posts.
@@ -90,6 +107,7 @@ struct Ledger {
     created: BTreeMap<String, (usize, Instant, String)>,
     held: BTreeMap<String, BTreeSet<usize>>,
     converged: BTreeMap<String, Duration>,
+    undone: BTreeMap<String, BTreeSet<usize>>,
 }
 
 /// Runs the demo.
@@ -226,6 +244,21 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return,
                 };
+                if let Event::Undone { message, .. } = &e
+                    && i != MODERATOR
+                {
+                    let key = format!("{}:{}", message.member.to_hex(), message.global_time.0);
+                    let mut l = ledger
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let seen = l.undone.entry(key).or_default();
+                    if seen.insert(i) && seen.len() == n - 1 {
+                        log(format!(
+                            "  \u{2713} the undo reached all {} other nodes",
+                            n - 1
+                        ));
+                    }
+                }
                 if let Event::Message(m) = e
                     && m.meta == POST
                     && let Some(id) = m.id()
@@ -266,7 +299,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     let started = Instant::now();
-    let deadline = args.duration.map(|s| started + Duration::from_secs(s));
     let stop = super::termination();
     tokio::pin!(stop);
 
@@ -291,7 +323,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             all &= peers >= want;
         }
         let now = Instant::now();
-        if all || now >= started + DISCOVERY_LIMIT || deadline.is_some_and(|d| now >= d) {
+        if all || now >= started + DISCOVERY_LIMIT {
             log(format!(
                 "{} after {:.1} s",
                 if all {
@@ -311,13 +343,62 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
     let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 3600.0));
+    // Moderation through the permission system: the founder (node 1) makes node 2 a moderator
+    // (undo on posts), now that the nodes reach each other; node 2 will undo one of another
+    // node's posts.
+    let moderator = MODERATOR;
+    let moderator_key = daemons[moderator]
+        .handle()
+        .call(|n, _| n.public_key().clone())
+        .await?;
+    let grants = vec![(POST, Permissions::UNDO)];
+    daemons[0]
+        .handle()
+        .call(move |n, now| n.authorize(now, community, &moderator_key, &grants))
+        .await??;
+    log(format!(
+        "node 1 (the founder) made node {} a moderator: it may undo others' posts",
+        moderator + 1
+    ));
+
     let posting = Instant::now();
+    let deadline = args.duration.map(|s| posting + Duration::from_secs(s));
     let mut next_post = posting;
     let mut posted = 0usize;
+    let mut moderated = false;
     loop {
         let now = Instant::now();
         if deadline.is_some_and(|d| now >= d) {
             break;
+        }
+        if posted == MODERATE_AT && !moderated {
+            moderated = true;
+            let victim = {
+                let l = ledger
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                l.created
+                    .iter()
+                    .filter(|(_, (author, _, _))| *author != moderator)
+                    .max_by_key(|(_, (_, at, _))| *at)
+                    .map(|(k, (author, _, text))| (k.clone(), *author, text.clone()))
+            };
+            if let Some((key, author, text)) = victim
+                && let Some(id) = parse_id(&key)
+            {
+                match daemons[moderator]
+                    .handle()
+                    .call(move |n, now| n.undo(now, community, id))
+                    .await?
+                {
+                    Ok(_) => log(format!(
+                        "node {} (moderator) undid node {}'s post: {text}",
+                        moderator + 1,
+                        author + 1
+                    )),
+                    Err(e) => log(format!("node {} could not undo: {e}", moderator + 1)),
+                }
+            }
         }
         if now >= next_post {
             let author = rng.gen_range(0..n);

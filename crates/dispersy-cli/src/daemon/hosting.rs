@@ -1,7 +1,6 @@
 //! Joining, founding and leaving communities, and hosting again at start what the store holds.
 
 use dispersy::community::spec::CommunitySpec;
-use dispersy::crypto::PrivateKey;
 use dispersy::ids::CommunityId;
 use dispersy::node::CommandError;
 
@@ -30,8 +29,10 @@ pub async fn join(state: &AppState, spec: CommunitySpec) -> ApiResult<CommunityI
     Ok(id)
 }
 
-/// Founds a new community: a fresh master key (kept in the data directory), then joins it.
-pub async fn create(state: &AppState, mut spec: CommunitySpec) -> ApiResult<CommunityId> {
+/// Founds a new community: the node generates the master key, joins, and the master grants our
+/// member the founder's permissions; the master key is kept in the data directory (mode 0600)
+/// and given back to the node at every start.
+pub async fn create(state: &AppState, spec: CommunitySpec) -> ApiResult<CommunityId> {
     if spec.master_key.is_some() || spec.community.is_some() {
         return Err(ApiError::field(
             "spec",
@@ -39,34 +40,72 @@ pub async fn create(state: &AppState, mut spec: CommunitySpec) -> ApiResult<Comm
              (to join an existing one, POST /api/v1/communities/join)",
         ));
     }
-    let master = PrivateKey::generate(&mut rand::rngs::OsRng);
-    spec.master_key = Some(hex::encode(master.public().to_bin()));
-    let id = spec
-        .community_id()
-        .map_err(|e| ApiError::field("spec", e))?;
-    spec.to_definition()
-        .map_err(|e| ApiError::field("spec", e))?;
-    state
-        .data
-        .save_master_key(&id, &master)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    host(state, spec, true).await?;
+    let (result, def) = state
+        .handle
+        .call(move |node, now| {
+            let r = node.found_spec(now, &spec);
+            let def = r
+                .as_ref()
+                .ok()
+                .and_then(|(_, f)| node.community(&f.community).cloned());
+            (r, def)
+        })
+        .await?;
+    let (spec, founded) = result.map_err(|e| match e {
+        CommandError::Invalid(d) => ApiError::field("spec", d),
+        other => other.into(),
+    })?;
+    let id = founded.community;
+    if let Err(e) = state.data.save_master_key(&id, &founded.master) {
+        // Without its master key saved the community could not be managed after a restart.
+        let _ = state
+            .handle
+            .call(move |node, _| node.leave(&id, true))
+            .await;
+        return Err(ApiError::Internal(e.to_string()));
+    }
+    let def = def.ok_or_else(|| ApiError::Internal("founded community vanished".into()))?;
+    remember(state, id, def, spec, true)?;
     Ok(id)
 }
 
 async fn host(state: &AppState, spec: CommunitySpec, founder: bool) -> ApiResult<()> {
     let for_node = spec.clone();
+    let master = match spec.community_id() {
+        Ok(id) if founder => state
+            .data
+            .master_key_of(&id)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        _ => None,
+    };
     let (result, def) = state
         .handle
         .call(move |node, now| {
-            let r = node.join_spec(now, &for_node);
-            let id = for_node.community_id().ok();
-            (r, id.and_then(|id| node.community(&id).cloned()))
+            let r = node.join_spec(now, &for_node).and_then(|()| {
+                let id = for_node
+                    .community_id()
+                    .map_err(|e| CommandError::Invalid(e.to_string()))?;
+                if let Some(key) = master {
+                    node.set_master_key(&id, key)?;
+                }
+                Ok(id)
+            });
+            let def = r.as_ref().ok().and_then(|id| node.community(id).cloned());
+            (r, def)
         })
         .await?;
-    result?;
+    let id = result?;
     let def = def.ok_or_else(|| ApiError::Internal("joined community vanished".into()))?;
-    let id = def.id();
+    remember(state, id, def, spec, founder)
+}
+
+fn remember(
+    state: &AppState,
+    id: CommunityId,
+    def: std::sync::Arc<dispersy::community::Definition>,
+    spec: CommunitySpec,
+    founder: bool,
+) -> ApiResult<()> {
     state
         .data
         .set_left(id, false)

@@ -23,7 +23,7 @@ use crate::daemon::views::{
 };
 
 /// Optional parts of the node this build wires into the API.
-pub const FEATURES: &[&str] = &["walker"];
+pub const FEATURES: &[&str] = &["walker", "permissions"];
 
 /// Parses a community id from a path or body, answering 400 when malformed.
 pub fn parse_community(s: &str) -> ApiResult<CommunityId> {

@@ -1,21 +1,23 @@
 //! Permissions: authorize, revoke, undo, destroy, and what a member holds.
 //!
-//! Requests are validated in full here; the node carries them out once it has its permission
-//! commands (until then the answer is `501 not-implemented` after validation).
+//! Each request is validated here (member ids, message types, permission names) and carried out
+//! by the node's permission commands, which check the timeline and answer `403` naming what is
+//! missing. The answer is the authorize, revoke, undo or destroy message, as stored.
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dispersy::ids::{GlobalTime, MemberId, MessageId, MetaId};
+use dispersy::ids::{CommunityId, GlobalTime, MemberId, MessageId, MetaId};
+use dispersy::node::CommandError;
 use dispersy::wire::builtin::{DestroyKind, Permissions};
 use serde::{Deserialize, Serialize};
 
 use super::communities::{hosted, parse_member};
 use super::error::{ApiError, ApiResult};
-use super::messages::meta_by_name;
+use super::messages::{meta_by_name, payload_of};
 use crate::daemon::state::{AppState, Hosted};
-use crate::daemon::views::{MemberPermissions, PermissionView};
+use crate::daemon::views::{MemberPermissions, MessageView, PermissionView};
 
 /// Permission names accepted in requests.
 pub const PERMISSION_NAMES: [&str; 4] = ["permit", "authorize", "revoke", "undo"];
@@ -107,11 +109,53 @@ fn parse_grants(h: &Hosted, body: GrantBody) -> ApiResult<Grants> {
     Ok(Grants { member, grants })
 }
 
-fn not_yet(what: &str) -> ApiError {
-    ApiError::NotImplemented(format!(
-        "{what} is not available yet: the node gains its permission commands with the \
-         permission timeline"
-    ))
+/// A permission command's answer: the message it created, as stored.
+async fn created(
+    state: &AppState,
+    h: &Hosted,
+    id: CommunityId,
+    made: Result<MessageId, CommandError>,
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    let mid = made?;
+    let found = state
+        .handle
+        .call(move |node, _| -> ApiResult<_> {
+            Ok(node.store().message(&id, &mid)?.map(|m| {
+                let p = payload_of(node, &id, &m);
+                (m, p)
+            }))
+        })
+        .await??;
+    let (m, p) = found.ok_or_else(|| ApiError::Internal(format!("{mid:?} was not stored")))?;
+    Ok((StatusCode::CREATED, Json(h.stored_view(&m, &p))))
+}
+
+async fn grant(
+    state: AppState,
+    community: String,
+    body: GrantBody,
+    revoke: bool,
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
+    let (id, h) = hosted(&state, &community)?;
+    let g = parse_grants(&h, body)?;
+    let made = state
+        .handle
+        .call(move |node, now| -> ApiResult<_> {
+            let key = node.store().member(&g.member)?.ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "the key of member {} is unknown here (it has not been seen in a community \
+                     this node hosts)",
+                    g.member
+                ))
+            })?;
+            Ok(if revoke {
+                node.revoke(now, id, &key, &g.grants)
+            } else {
+                node.authorize(now, id, &key, &g.grants)
+            })
+        })
+        .await??;
+    created(&state, &h, id, made).await
 }
 
 /// POST /api/v1/communities/{community}/authorize
@@ -119,11 +163,9 @@ pub async fn authorize(
     State(state): State<AppState>,
     Path(community): Path<String>,
     body: Result<Json<GrantBody>, JsonRejection>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
     let Json(body) = body?;
-    let (_, h) = hosted(&state, &community)?;
-    let _grants = parse_grants(&h, body)?;
-    Err(not_yet("authorize"))
+    grant(state, community, body, false).await
 }
 
 /// POST /api/v1/communities/{community}/revoke
@@ -131,11 +173,9 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(community): Path<String>,
     body: Result<Json<GrantBody>, JsonRejection>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
     let Json(body) = body?;
-    let (_, h) = hosted(&state, &community)?;
-    let _grants = parse_grants(&h, body)?;
-    Err(not_yet("revoke"))
+    grant(state, community, body, true).await
 }
 
 /// POST /api/v1/communities/{community}/undo
@@ -143,24 +183,26 @@ pub async fn undo(
     State(state): State<AppState>,
     Path(community): Path<String>,
     body: Result<Json<UndoBody>, JsonRejection>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
     let Json(body) = body?;
-    let (id, _) = hosted(&state, &community)?;
+    let (id, h) = hosted(&state, &community)?;
     let target = MessageId {
         member: parse_member("member", &body.member)?,
         global_time: GlobalTime(body.global_time),
     };
-    let stored = state
+    let made = state
         .handle
-        .call(move |node, _| node.store().message(&id, &target))
+        .call(move |node, now| -> ApiResult<_> {
+            if node.store().message(&id, &target)?.is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "no message {}:{} is stored",
+                    target.member, target.global_time.0
+                )));
+            }
+            Ok(node.undo(now, id, target))
+        })
         .await??;
-    if stored.is_none() {
-        return Err(ApiError::NotFound(format!(
-            "no message {}:{} is stored",
-            target.member, target.global_time.0
-        )));
-    }
-    Err(not_yet("undo"))
+    created(&state, &h, id, made).await
 }
 
 /// POST /api/v1/communities/{community}/destroy
@@ -168,10 +210,10 @@ pub async fn destroy(
     State(state): State<AppState>,
     Path(community): Path<String>,
     body: Result<Json<DestroyBody>, JsonRejection>,
-) -> ApiResult<StatusCode> {
+) -> ApiResult<(StatusCode, Json<MessageView>)> {
     let Json(body) = body?;
-    let (_, _) = hosted(&state, &community)?;
-    let _kind = match body.kind.as_str() {
+    let (id, h) = hosted(&state, &community)?;
+    let kind = match body.kind.as_str() {
         "soft" => DestroyKind::Soft,
         "hard" => DestroyKind::Hard,
         other => {
@@ -181,7 +223,11 @@ pub async fn destroy(
             ));
         }
     };
-    Err(not_yet("destroy"))
+    let made = state
+        .handle
+        .call(move |node, now| node.destroy(now, id, kind))
+        .await?;
+    created(&state, &h, id, made).await
 }
 
 /// GET /api/v1/communities/{community}/members/{member}/permissions
@@ -192,29 +238,36 @@ pub async fn member(
     let (id, h) = hosted(&state, &community)?;
     let member = parse_member("member", &member)?;
     let master = MemberId(id.0) == member;
-    if !master {
-        return Err(not_yet("the permissions of a member"));
-    }
-    let global_time = state
+    let (global_time, held) = state
         .handle
-        .call(move |node, _| node.global_time(&id))
-        .await?
-        .map_or(0, |g| g.0);
+        .call(move |node, _| {
+            let gt = node.global_time(&id).unwrap_or(GlobalTime::ZERO);
+            (gt, node.permissions(&id, &member, gt).unwrap_or_default())
+        })
+        .await?;
+    let view = |meta: MetaId, bits: Permissions| PermissionView {
+        meta: h.type_name(meta.0),
+        permit: bits.contains(Permissions::PERMIT),
+        authorize: bits.contains(Permissions::AUTHORIZE),
+        revoke: bits.contains(Permissions::REVOKE),
+        undo: bits.contains(Permissions::UNDO),
+    };
+    // Every application meta-message, then the built-ins the member holds something on.
+    let mut permissions: Vec<PermissionView> = h
+        .def
+        .application_metas()
+        .map(|m| view(m.id, held.get(&m.id).copied().unwrap_or_default()))
+        .collect();
+    permissions.extend(
+        held.iter()
+            .filter(|(m, _)| m.0 > dispersy::community::MAX_APPLICATION_BYTE)
+            .map(|(m, b)| view(*m, *b)),
+    );
     Ok(Json(MemberPermissions {
         community: id.to_hex(),
         member: member.to_hex(),
         master,
-        global_time,
-        permissions: h
-            .def
-            .metas()
-            .map(|m| PermissionView {
-                meta: m.name.clone(),
-                permit: true,
-                authorize: true,
-                revoke: true,
-                undo: true,
-            })
-            .collect(),
+        global_time: global_time.0,
+        permissions,
     }))
 }
