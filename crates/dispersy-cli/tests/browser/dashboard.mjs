@@ -1,5 +1,6 @@
 // Drives two nodes' dashboards in headless Chromium: posts on the first page and waits for the
-// post to appear on the second. Usage: node dashboard.mjs URL_A URL_B [SCREENSHOT_DIR]
+// post to appear on the second, then undoes it on the first and waits for the second to strike
+// it through. Usage: node dashboard.mjs URL_A URL_B [SCREENSHOT_DIR]
 // Chromium is Debian's (CHROMIUM or /usr/bin/chromium); playwright-core never downloads one.
 
 import { chromium } from "playwright-core";
@@ -41,13 +42,18 @@ try {
   // A shows it at once (from the POST answer), B when it arrives over UDP and the event stream.
   await a.waitForSelector(`#feed .msg .text:text-is("${text}")`, { timeout: 10000 });
   await b.waitForSelector(`#feed .msg .text:text-is("${text}")`, { timeout: 20000 });
+  // A undoes its post (hover shows the button); B strikes it through when the undo arrives.
+  const itemA = a.locator("#feed .msg", { has: a.locator(`.text:text-is("${text}")`) });
+  await itemA.hover();
+  await itemA.locator("button.undo").click();
+  await b.waitForSelector(`#feed .msg.undone .text:text-is("${text}")`, { timeout: 20000 });
   // B's candidate table lists A.
   await b.waitForSelector("#candidates tr", { timeout: 15000 });
   if (shots) {
     await a.screenshot({ path: join(shots, "dashboard-a.png"), fullPage: true });
     await b.screenshot({ path: join(shots, "dashboard-b.png"), fullPage: true });
   }
-  console.log("the post made on A's dashboard appeared on B's");
+  console.log("the post made on A's dashboard appeared on B's, and its undo too");
 } catch (e) {
   problems.push(String(e && e.stack || e));
 } finally {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use dispersy::ids::CommunityId;
+use dispersy::ids::{CommunityId, MetaId};
 
 use super::communities::{hosted, live, sync_view};
 use super::error::ApiResult;
@@ -13,7 +13,19 @@ use crate::daemon::views::{CommunityStatsView, History, StatsView};
 
 /// GET /api/v1/stats
 pub async fn node(State(state): State<AppState>) -> ApiResult<Json<StatsView>> {
-    let ids: Vec<CommunityId> = state.all_hosted().keys().copied().collect();
+    let hosted = state.all_hosted();
+    let ids: Vec<CommunityId> = hosted.keys().copied().collect();
+    // Application bytes are named after the hosted communities when they agree on the name.
+    let name = |b: u8| {
+        let names: std::collections::BTreeSet<String> = hosted
+            .values()
+            .filter_map(|h| h.def.meta(MetaId(b)).map(|m| m.name.clone()))
+            .collect();
+        match (names.len(), names.into_iter().next()) {
+            (1, Some(n)) => n,
+            _ => node_type_name(b),
+        }
+    };
     let (counters, lives) = state
         .handle
         .call(move |node, _| {
@@ -33,7 +45,7 @@ pub async fn node(State(state): State<AppState>) -> ApiResult<Json<StatsView>> {
         _ => BTreeMap::new(),
     };
     Ok(Json(StatsView {
-        node: counters_view(&counters, node_type_name),
+        node: counters_view(&counters, name),
         driver,
         sync: lives
             .iter()

@@ -101,13 +101,24 @@ function addMessage(m, fresh) {
   const li = el("li", { class: "msg" + (fresh ? " new" : "") + (m.undone ? " undone" : ""), "data-id": m.id },
     el("span", { class: "gt", title: "global time" }, "#" + m.global_time),
     el("span", { class: "who", title: m.member || "" }, short(m.member) + " " + m.meta),
-    el("span", { class: "text" }, m.text !== null ? m.text : "base64:" + m.base64));
+    el("span", { class: "text" }, m.text !== null ? m.text : "base64:" + m.base64),
+    el("button", { class: "undo", title: "undo this message (yours, or as a moderator)", onclick: () => undo(m) }, "undo"));
   state.feed.set(m.id, li);
   // Newest global time first.
   const feed = $("feed");
   const after = [...feed.children].find((x) => Number(x.querySelector(".gt").textContent.slice(1)) < m.global_time);
   feed.insertBefore(li, after || null);
   while (feed.children.length > 300) { state.feed.delete(feed.lastChild.dataset.id); feed.lastChild.remove(); }
+}
+
+async function undo(m) {
+  const [member, gt] = m.id.split(":");
+  try {
+    await api("POST", "/api/v1/communities/" + m.community + "/undo", { member, global_time: Number(gt) });
+  } catch (e) {
+    $("post-error").textContent = "undo: " + e.message;
+    $("post-error").hidden = false;
+  }
 }
 
 const COLORS = { walk: "var(--walk)", stumble: "var(--stumble)", intro: "var(--intro)", discovered: "var(--discovered)", none: "var(--none)" };
