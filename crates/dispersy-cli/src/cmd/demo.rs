@@ -59,7 +59,20 @@ fn parse_id(s: &str) -> Option<MessageId> {
 }
 
 /// Longest the demo waits for discovery before it starts posting.
-const DISCOVERY_LIMIT: Duration = Duration::from_secs(45);
+const DISCOVERY_LIMIT: Duration = Duration::from_secs(90);
+
+/// Verified candidates of a community that are not trackers.
+async fn verified_peers(d: &Daemon, community: CommunityId) -> usize {
+    d.handle()
+        .call(move |node, _| {
+            node.candidates(&community)
+                .iter()
+                .filter(|c| !c.tracker && matches!(c.category.name(), "walk" | "stumble"))
+                .count()
+        })
+        .await
+        .unwrap_or(0)
+}
 
 const LINES: &[&str] = &[
     "hello from the edge of the network",
@@ -81,7 +94,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=32))]
     nodes: u16,
     /// Stop after posting for this many seconds (default: run until Ctrl-C). Discovery comes
-    /// first and takes up to 45 s.
+    /// first and takes up to 90 s.
     #[arg(long)]
     duration: Option<u64>,
     /// Seconds between posts.
@@ -306,18 +319,14 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     // (and the tracker). Until Bloom-filter sync runs, a post reaches only the author's
     // verified candidates.
     log("discovering peers through the tracker...".into());
-    let want = n as u64;
+    let want = n as u64 - 1;
     for b in &bars {
         b.set_length(want);
     }
     loop {
         let mut all = true;
         for (i, d) in daemons.iter().enumerate() {
-            let peers = d
-                .handle()
-                .call(move |node, _| node.peers(&community).len())
-                .await
-                .unwrap_or(0) as u64;
+            let peers = verified_peers(d, community).await as u64;
             bars[i].set_position(peers.min(want));
             bars[i].set_message(format!("{peers} verified peers"));
             all &= peers >= want;
@@ -509,11 +518,7 @@ async fn refresh(
         (created, held)
     };
     for (i, d) in daemons.iter().enumerate() {
-        let peers = d
-            .handle()
-            .call(move |node, _| node.peers(&community).len())
-            .await
-            .unwrap_or(0);
+        let peers = verified_peers(d, community).await;
         bars[i].set_length(created);
         bars[i].set_position(held[i]);
         bars[i].set_message(format!("posts  {peers} peers"));

@@ -1,9 +1,8 @@
-//! Tells the node's walker what the driver learns: the host's interfaces (for its LAN address
-//! and which peers share its LAN) and the resolved trackers (as bootstrap addresses of every
-//! community). Runs until the driver stops.
+//! Tells the node's walker the host's interfaces as the driver scans them (its LAN address, which
+//! peers share its LAN, which addresses are its own). Runs until the driver stops.
 //!
-//! This belongs in the driver; it lives here until the driver does it itself (calling
-//! `set_interfaces` and `add_bootstrap` again is harmless).
+//! This belongs in the driver (which already hands the node its trackers); it lives here until
+//! the driver does it itself (calling `set_interfaces` again is harmless).
 
 use dispersy::walker::{Interface, LocalInterfaces};
 use dispersy_net::Handle;
@@ -26,7 +25,6 @@ fn local(handle: &Handle, scan: &Interfaces) -> Option<LocalInterfaces> {
 pub fn start(handle: Handle) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut interfaces = handle.watch_interfaces();
-        let mut told = std::collections::BTreeSet::new();
         loop {
             let scan = interfaces.borrow_and_update().clone();
             if let Some(l) = local(&handle, &scan)
@@ -37,23 +35,7 @@ pub fn start(handle: Handle) -> JoinHandle<()> {
             {
                 return;
             }
-            for t in handle.trackers() {
-                if told.insert(t) {
-                    let r = handle
-                        .call(move |node, now| node.add_bootstrap(now, t))
-                        .await;
-                    match r {
-                        Err(_) => return,
-                        Ok(Err(e)) => tracing::warn!(tracker = %t, error = %e, "tracker refused"),
-                        Ok(Ok(())) => {}
-                    }
-                }
-            }
-            tokio::select! {
-                changed = interfaces.changed() => if changed.is_err() { return },
-                () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
-            }
-            if handle.is_stopped() {
+            if interfaces.changed().await.is_err() || handle.is_stopped() {
                 return;
             }
         }
