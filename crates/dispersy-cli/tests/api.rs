@@ -646,3 +646,27 @@ fn router_and_document_agree() {
     assert!(status.contains("200"), "{status}");
     assert!(body.contains("<title>dispersy node</title>") && body.contains("EventSource"));
 }
+
+#[test]
+fn configured_communities_are_hosted_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec_file = dir.path().join("other.toml");
+    std::fs::write(
+        &spec_file,
+        "name = \"other\"\ncommunity = \"00112233445566778899aabbccddeeff00112233\"\n",
+    )
+    .unwrap();
+    let mut cfg = config(&dir.path().join("data"));
+    cfg.community_files = vec![spec_file];
+    cfg.communities = vec![
+        dispersy::community::spec::CommunitySpec::from_toml(
+            "name = \"inline\"\ncommunity = \"ffeeddccbbaa99887766554433221100ffeeddcc\"\n",
+        )
+        .unwrap(),
+    ];
+    let run = Running::start(cfg);
+    let list: CommunityList = run.client().get("/api/v1/communities", &[]).unwrap();
+    let mut names: Vec<&str> = list.communities.iter().map(|c| c.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["inline", "other"]);
+}
