@@ -188,7 +188,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let joined = daemons[0]
         .state()
         .hosted(&community)
-        .and_then(|h| h.spec)
+        .and_then(|h| h.spec.as_deref().cloned())
         .context("the founder does not host the community")?;
     for d in &daemons[1..] {
         if d.state().hosted(&community).is_none() {

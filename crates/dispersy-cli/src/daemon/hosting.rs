@@ -114,7 +114,7 @@ fn remember(
         id,
         Some(Hosted {
             def,
-            spec: Some(spec),
+            spec: Some(std::sync::Arc::new(spec)),
             founder,
         }),
     );

@@ -32,7 +32,7 @@ pub struct Hosted {
     /// Its definition.
     pub def: Arc<Definition>,
     /// Its declarative description, if it has one.
-    pub spec: Option<CommunitySpec>,
+    pub spec: Option<Arc<CommunitySpec>>,
     /// Whether we hold its master key.
     pub founder: bool,
 }

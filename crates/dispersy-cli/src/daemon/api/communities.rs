@@ -110,7 +110,7 @@ fn view(id: &CommunityId, h: &Hosted, live: &Live, with_spec: bool) -> Community
         sync: sync_view(live),
         metas: h.metas(),
         spec: if with_spec {
-            h.spec.as_ref().map(CommunitySpec::to_toml)
+            h.spec.as_deref().map(CommunitySpec::to_toml)
         } else {
             None
         },
