@@ -53,6 +53,10 @@ async function loadNode() {
   $("udp").textContent = n.listen.join(", ");
   $("wan").textContent = (n.wan || "unknown") + " (" + n.connection_type + ")";
   $("uptime").textContent = fmtDuration(n.uptime_secs);
+  if (!$("perm-member").value && state.selected) {
+    $("perm-member").value = n.member;
+    showPermissions().catch(() => {});
+  }
 }
 
 async function loadCommunities() {
@@ -91,6 +95,9 @@ async function selectCommunity(id) {
   const postable = app.filter((m) => m.distribution !== "direct");
   $("post-meta").replaceChildren(...postable.map((m) => el("option", { value: m.name }, m.name)));
   $("perm-meta").replaceChildren(...app.map((m) => el("option", { value: m.name }, m.name)));
+  // The permissions panel starts with what this node's member may do.
+  if (state.node && !$("perm-member").value) $("perm-member").value = state.node.member;
+  if ($("perm-member").value) showPermissions().catch(() => {});
   const page = await api("GET", "/api/v1/communities/" + id + "/messages?order=desc&limit=100");
   for (const m of page.messages.reverse()) addMessage(m, false);
   await loadCandidates();
@@ -197,18 +204,25 @@ $("perm-form").addEventListener("click", async (ev) => {
   const perms = [...$("perm-form").querySelectorAll("input[type=checkbox]:checked")].map((c) => c.value);
   try {
     if (action === "show") {
-      const p = await api("GET", "/api/v1/communities/" + state.selected + "/members/" + member + "/permissions");
-      const yes = (b) => (b ? "\u2713" : "\u00b7");
-      out.replaceChildren(el("table", {}, el("tr", {}, ...["type", "permit", "authorize", "revoke", "undo"].map((h) => el("th", {}, h))),
-        ...p.permissions.map((x) => el("tr", {}, el("td", {}, x.meta), el("td", {}, yes(x.permit)), el("td", {}, yes(x.authorize)), el("td", {}, yes(x.revoke)), el("td", {}, yes(x.undo))))));
+      await showPermissions();
     } else {
       await api("POST", "/api/v1/communities/" + state.selected + "/" + action, { member, grants: [{ meta: $("perm-meta").value, permissions: perms }] });
-      out.replaceChildren(el("p", {}, action + " sent"));
+      await showPermissions();
     }
   } catch (e) {
     out.replaceChildren(el("p", { class: "error" }, e.message));
   }
 });
+
+async function showPermissions() {
+  const member = $("perm-member").value.trim();
+  const p = await api("GET", "/api/v1/communities/" + state.selected + "/members/" + member + "/permissions");
+  const yes = (b) => (b ? "\u2713" : "\u00b7");
+  const who = p.master ? "the master" : (state.node && member === state.node.member ? "this node" : short(member));
+  $("perm-result").replaceChildren(el("p", { class: "hint" }, who + " at global time " + p.global_time + ":"),
+    el("table", {}, el("tr", {}, ...["type", "permit", "authorize", "revoke", "undo"].map((h) => el("th", {}, h))),
+      ...p.permissions.map((x) => el("tr", {}, el("td", {}, x.meta), el("td", {}, yes(x.permit)), el("td", {}, yes(x.authorize)), el("td", {}, yes(x.revoke)), el("td", {}, yes(x.undo))))));
+}
 
 let candidatesTimer = null;
 function connectEvents() {
