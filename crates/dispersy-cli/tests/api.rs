@@ -670,3 +670,33 @@ fn configured_communities_are_hosted_at_start() {
     names.sort_unstable();
     assert_eq!(names, ["inline", "other"]);
 }
+
+#[test]
+fn a_slow_event_stream_is_told_it_lagged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.api.event_buffer = 4;
+    let run = Running::start(cfg);
+    let c = run.client();
+    let chat = create_chat(&c);
+    let mut events = c.events(&[("types", "message".into())]).unwrap();
+    assert_eq!(events.next().unwrap().unwrap().event, "ready");
+    // One command creates 1,000 messages: the node hands out their events in one burst, far
+    // more than the 4 a client may fall behind.
+    let batch: Vec<Value> = (0..1000)
+        .map(|i| json!({ "meta": "post", "payload": format!("m{i}") }))
+        .collect();
+    c.post::<_, Value>(&format!("/api/v1/communities/{}/messages", chat.id), &batch)
+        .unwrap();
+    let mut seen = 0;
+    let missed = loop {
+        let e = events.next().unwrap().unwrap();
+        match e.event.as_str() {
+            "lagged" => break serde_json::from_str::<Value>(&e.data).unwrap()["missed"].as_u64(),
+            "message" => seen += 1,
+            other => panic!("unexpected event {other}"),
+        }
+        assert!(seen < 1000, "every message arrived and no lag was reported");
+    };
+    assert!(missed.unwrap() > 0);
+}

@@ -15,6 +15,7 @@
 //! token = "..."                           # optional; generated into the data dir if needed
 //! require-token = false                   # demand the token on loopback too
 //! dashboard = true
+//! event-buffer = 4096                     # events a slow event-stream client may fall behind
 //!
 //! [[community]]                           # inline description: the keys of a community file
 //! name = "chat"
@@ -96,6 +97,9 @@ pub struct ApiConfig {
     pub require_token: bool,
     /// Serve the web dashboard at `/`.
     pub dashboard: bool,
+    /// Events kept for an event-stream client that reads slowly; past that it loses the oldest
+    /// and is sent a `lagged` event.
+    pub event_buffer: usize,
 }
 
 impl Default for Config {
@@ -123,6 +127,7 @@ impl Default for ApiConfig {
             token: None,
             require_token: false,
             dashboard: true,
+            event_buffer: 4096,
         }
     }
 }
@@ -163,6 +168,11 @@ impl Config {
         if self.listen.is_empty() {
             return Err(ConfigError::Invalid(
                 "listen: give at least one address".into(),
+            ));
+        }
+        if self.api.event_buffer == 0 || self.api.event_buffer > 1 << 20 {
+            return Err(ConfigError::Invalid(
+                "api.event-buffer: use 1 to 1048576".into(),
             ));
         }
         if let Some(t) = &self.api.token
@@ -296,6 +306,7 @@ byte = 1
             ("listen = []", "at least one address"),
             ("listen = [\"nonsense\"]", "listen"),
             ("[api]\ntoken = \"short\"", "api.token"),
+            ("[api]\nevent-buffer = 0", "api.event-buffer"),
             ("trackers = [\"no-port\"]", "trackers"),
             (
                 "[[community]]\nname = \"x\"",

@@ -139,6 +139,7 @@ impl Daemon {
             beacon: config
                 .lan_discovery
                 .then(dispersy_net::beacon::Config::default),
+            event_capacity: config.api.event_buffer,
             ..dispersy_net::Config::default()
         };
         let driver = Driver::start(node, net)?;
