@@ -13,7 +13,7 @@ use dispersy::ids::CommunityId;
 use dispersy::node::{Event, Node, Transmit};
 use dispersy::time::Instant;
 use dispersy::wire::PREFIX_LEN;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::Config;
@@ -63,8 +63,10 @@ pub struct Stopped {
     pub now: Instant,
 }
 
-/// A running driver. It stops when asked ([`Driver::shutdown`], [`Handle::shutdown`]) or when
-/// the driver and every handle are dropped; dropping the driver alone does not stop it.
+/// A running driver. It stops when asked ([`Driver::shutdown`], [`Handle::shutdown`]), when
+/// the driver and every handle are dropped (dropping the driver alone does not stop it), or when
+/// its runtime shuts down; the last two without sending what is queued, but the store is
+/// committed either way.
 #[derive(Debug)]
 pub struct Driver {
     handle: Handle,
@@ -159,6 +161,14 @@ impl Driver {
             drop(trackers_tx);
         }
 
+        // The node task runs on a thread of its own and would poll its timer after the runtime
+        // shut down its time driver (a panic). A task of the runtime holds this sender: the
+        // runtime drops its tasks before it stops its drivers, so the node task learns first.
+        let (runtime_alive, runtime_gone) = oneshot::channel::<()>();
+        tasks.push(rt.spawn(async move {
+            let _alive = runtime_alive;
+            std::future::pending::<()>().await;
+        }));
         let (events_tx, _) = broadcast::channel(config.event_capacity.max(1));
         let (commands_tx, commands_rx) = mpsc::channel(config.command_capacity.max(1));
         let clock = Clock::new(config.clock_origin);
@@ -197,6 +207,7 @@ impl Driver {
             communities: BTreeSet::new(),
             prefixes: prefixes_tx,
             tasks,
+            runtime_gone,
             last_timer: None,
             clamped: false,
             buf: Vec::new(),
@@ -247,6 +258,7 @@ enum Wake {
     Timer,
     Writable,
     Trackers(bool),
+    RuntimeGone,
 }
 
 /// The node task: owns the node and the send side of the sockets.
@@ -269,6 +281,8 @@ struct NodeTask {
     prefixes: watch::Sender<Vec<[u8; PREFIX_LEN]>>,
     /// Readers and helpers, stopped at shutdown.
     tasks: Vec<JoinHandle<()>>,
+    /// Completes (with an error) when the runtime drops its tasks: it is shutting down.
+    runtime_gone: oneshot::Receiver<()>,
     /// When the timer last fired.
     last_timer: Option<Instant>,
     /// Whether the armed deadline was postponed by the spin guard.
@@ -306,16 +320,26 @@ impl NodeTask {
                 timer.as_mut().reset(d);
             }
             let sending = self.out.iter().any(|o| o.queued() > 0);
+            // The runtime's end is checked before anything else is polled (the timer must not
+            // be); the other sources are polled in random order, fairly.
             let wake = tokio::select! {
-                command = self.commands.recv() => Wake::Command(command),
-                n = self.inbound.recv_many(&mut self.buf, self.burst), if inbound_open => {
-                    Wake::Datagrams(n)
-                }
-                () = &mut timer, if deadline.is_some() => Wake::Timer,
-                () = poll_fn(|cx| poll_writable(&self.out, cx)), if sending => Wake::Writable,
-                changed = self.trackers.changed(), if trackers_open => {
-                    Wake::Trackers(changed.is_ok())
-                }
+                biased;
+                _ = &mut self.runtime_gone => Wake::RuntimeGone,
+                wake = async {
+                    tokio::select! {
+                        command = self.commands.recv() => Wake::Command(command),
+                        n = self.inbound.recv_many(&mut self.buf, self.burst), if inbound_open => {
+                            Wake::Datagrams(n)
+                        }
+                        () = &mut timer, if deadline.is_some() => Wake::Timer,
+                        () = poll_fn(|cx| poll_writable(&self.out, cx)), if sending => {
+                            Wake::Writable
+                        }
+                        changed = self.trackers.changed(), if trackers_open => {
+                            Wake::Trackers(changed.is_ok())
+                        }
+                    }
+                } => wake,
             };
             let m = &self.metrics;
             Counters::inc(&m.wakeups);
@@ -331,6 +355,11 @@ impl NodeTask {
                 // Every handle is gone: nobody can ask for the node any more, and the runtime
                 // may be shutting down, so stop without waiting on timers.
                 Wake::Command(None) => break false,
+                // Without timers too; the store is still committed.
+                Wake::RuntimeGone => {
+                    tracing::warn!("the runtime shut down under a running driver");
+                    break false;
+                }
                 Wake::Datagrams(0) => {
                     tracing::warn!("every socket reader stopped; the node no longer receives");
                     inbound_open = false;
