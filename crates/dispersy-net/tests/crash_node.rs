@@ -198,6 +198,10 @@ async fn victim(dir: PathBuf) -> i32 {
     let mut events = handle.subscribe();
     if let Err(e) = handle.join(definition()).await {
         eprintln!("crash victim: cannot join the community: {e}");
+        // Stop the driver before the runtime goes: a node task still running when its runtime
+        // shuts down panics on its timer.
+        drop(handle);
+        let _ = driver.shutdown().await;
         return REFUSED;
     }
     let mut out = std::io::stdout();
