@@ -464,7 +464,10 @@ impl Node {
                 }
             })
             .collect();
-        self.process(now, batch)?;
+        if let Err(e) = self.process(now, batch) {
+            self.withdraw_uncommitted();
+            return Err(e);
+        }
         self.commit()
     }
 
@@ -530,15 +533,44 @@ impl Node {
     /// Commits the store unconditionally (for shutdown); inputs commit on their own.
     pub fn flush(&mut self) -> Result<(), NodeError> {
         self.dirty = false;
-        self.store.commit().map_err(NodeError::from)
+        self.store.commit().map_err(|e| {
+            self.withdraw_uncommitted();
+            NodeError::from(e)
+        })
     }
 
     fn commit(&mut self) -> Result<(), NodeError> {
         if self.dirty {
-            self.store.commit()?;
+            if let Err(e) = self.store.commit() {
+                self.withdraw_uncommitted();
+                return Err(e.into());
+            }
             self.dirty = false;
         }
         Ok(())
+    }
+
+    /// After a store write or commit failed: the queued events that report a change of the
+    /// store are dropped, because the application takes them as durable (the driver broadcasts
+    /// events only after the input's commit, so a process killed after an event lost nothing it
+    /// reported). The queue holds only this input's events (the run loop drains every input).
+    /// What the store kept anyway is then stored without having been reported.
+    fn withdraw_uncommitted(&mut self) {
+        let before = self.events.len();
+        self.events.retain(|e| match e {
+            Event::Message(m) => !m.distribution.is_synced(),
+            Event::Undone { .. } | Event::Redone { .. } | Event::Destroyed { .. } => false,
+            Event::PeerChanged { .. }
+            | Event::SignatureRequested { .. }
+            | Event::SignatureCompleted { .. } => true,
+        });
+        let withdrawn = before - self.events.len();
+        if withdrawn > 0 {
+            tracing::warn!(
+                withdrawn,
+                "the store failed: events of changes it may not have kept are not reported"
+            );
+        }
     }
 
     fn lookup(&self) -> Lookup<'_> {
