@@ -12,6 +12,7 @@ use bytes::Bytes;
 use dispersy::ids::CommunityId;
 use dispersy::node::{Event, Node, Transmit};
 use dispersy::time::Instant;
+use dispersy::walker;
 use dispersy::wire::PREFIX_LEN;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinHandle;
@@ -178,10 +179,17 @@ impl Driver {
             events: events_tx.downgrade(),
             sockets: sockets.iter().map(|(_, info)| *info).collect(),
             beacon: beacon_info,
-            interfaces: interfaces_rx,
+            interfaces: interfaces_rx.clone(),
             trackers: trackers_rx.clone(),
             clock,
         });
+        // The node's LAN address follows the first IPv4 socket (else the first socket).
+        let bound = sockets
+            .iter()
+            .map(|(_, info)| info.local)
+            .find(SocketAddr::is_ipv4)
+            .or_else(|| sockets.first().map(|(_, info)| info.local))
+            .expect("invariant: at least one listen socket is bound");
         let node_task = NodeTask {
             node,
             clock,
@@ -194,6 +202,8 @@ impl Driver {
             shutdown_timeout: config.shutdown_timeout,
             trackers: trackers_rx,
             told_trackers: BTreeSet::new(),
+            interfaces: interfaces_rx,
+            bound,
             communities: BTreeSet::new(),
             prefixes: prefixes_tx,
             tasks,
@@ -263,6 +273,10 @@ struct NodeTask {
     trackers: watch::Receiver<Resolved>,
     /// Tracker addresses the node was told about.
     told_trackers: Resolved,
+    /// The interface scans, given to the node when they change.
+    interfaces: watch::Receiver<Interfaces>,
+    /// The socket address the node's LAN address is derived from.
+    bound: SocketAddr,
     /// The joined communities, as last seen.
     communities: BTreeSet<CommunityId>,
     /// Prefixes of the joined communities, for the beacon.
@@ -292,8 +306,9 @@ fn poll_writable(out: &[Outbound], cx: &mut Context<'_>) -> Poll<()> {
 impl NodeTask {
     async fn run(mut self) -> Stopped {
         let now = self.clock.now();
+        self.tell_interfaces();
         self.trackers_changed(now);
-        self.communities_changed(now);
+        self.communities_changed();
         self.drain_output();
 
         let mut inbound_open = true;
@@ -319,13 +334,17 @@ impl NodeTask {
             };
             let m = &self.metrics;
             Counters::inc(&m.wakeups);
+            // Interface changes are rare and need no wake-up of their own: the node wakes for
+            // its walk at least every few seconds.
+            self.interfaces_changed();
+            let m = &self.metrics;
             match wake {
                 Wake::Command(Some(Command::Call(job))) => {
                     Counters::inc(&m.wakeups_commands);
                     Counters::inc(&m.commands);
                     let now = self.clock.now();
                     job(&mut self.node, now);
-                    self.communities_changed(now);
+                    self.communities_changed();
                 }
                 Wake::Command(Some(Command::Shutdown)) => break true,
                 // Every handle is gone: nobody can ask for the node any more, and the runtime
@@ -435,7 +454,30 @@ impl NodeTask {
         self.out.iter().any(|o| o.serves(&to))
     }
 
-    /// Tells the node about tracker addresses it has not heard of (for every joined community).
+    /// Gives the node the latest interface scan, when it changed since the last time.
+    fn interfaces_changed(&mut self) {
+        // An error means no more scans will come (scanning once at start).
+        if self.interfaces.has_changed().unwrap_or(false) {
+            self.tell_interfaces();
+        }
+    }
+
+    /// Gives the node the latest interface scan.
+    fn tell_interfaces(&mut self) {
+        let interfaces = self
+            .interfaces
+            .borrow_and_update()
+            .networks()
+            .map(|(ip, prefix_len)| walker::Interface::new(ip, prefix_len))
+            .collect();
+        self.node.set_interfaces(walker::LocalInterfaces {
+            bound: self.bound,
+            interfaces,
+        });
+    }
+
+    /// Tells the node about tracker addresses it has not heard of: bootstrap addresses of every
+    /// community, joined now or later.
     fn trackers_changed(&mut self, now: Instant) {
         let resolved = self.trackers.borrow_and_update().clone();
         let fresh: Vec<SocketAddr> = resolved
@@ -443,26 +485,19 @@ impl NodeTask {
             .copied()
             .filter(|a| self.reachable(a) && !self.told_trackers.contains(a))
             .collect();
-        for community in &self.communities {
-            for &address in &fresh {
-                // Unknown only if it was left since: nothing to do.
-                let _ = self.node.add_peer(now, *community, address);
+        for &address in &fresh {
+            if let Err(e) = self.node.add_bootstrap(now, address) {
+                tracing::warn!(%address, error = %e, "tracker address not used");
             }
         }
         self.told_trackers.extend(fresh);
     }
 
-    /// After a command: communities joined since get the trackers as peers, and the beacon
-    /// learns the new set of prefixes.
-    fn communities_changed(&mut self, now: Instant) {
+    /// After a command: the beacon learns the new set of prefixes.
+    fn communities_changed(&mut self) {
         let current: BTreeSet<CommunityId> = self.node.communities().map(|d| d.id()).collect();
         if current == self.communities {
             return;
-        }
-        for community in current.difference(&self.communities) {
-            for &address in &self.told_trackers {
-                let _ = self.node.add_peer(now, *community, address);
-            }
         }
         self.communities = current;
         let prefixes = self

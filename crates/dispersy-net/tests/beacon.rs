@@ -1,6 +1,7 @@
-//! LAN discovery: a node that hears another's beacon for a community it joined makes the sender
-//! a peer, and the beacon socket passes the peer's traffic on to the node. On loopback, with the
-//! beacon sent to a known port instead of broadcast.
+//! LAN discovery: a node that hears another's beacon for a community it joined walks to the
+//! sender, the sender's beacon socket passes the request on to its node, and the node's answer
+//! (from its listen socket) makes it a verified peer. On loopback, with the beacon sent to a
+//! known port instead of broadcast.
 
 #![allow(clippy::unwrap_used)]
 
@@ -32,13 +33,14 @@ async fn beacons_introduce_peers() {
     let mut config_a = config(&["127.0.0.1:0"]);
     config_a.beacon = Some(beacon_config(vec![b_beacon.port()]));
     let a = start(1, Box::new(MemStore::new()), config_a).await;
-    let a_beacon = a.handle().beacon_socket().unwrap().local;
+    let a_listen = a.local_addrs()[0];
     let (ha, hb) = (a.handle().clone(), b.handle().clone());
 
-    eventually("b adds a's beacon socket as a peer", || {
+    // b only knows a's beacon socket: a's answer can only come from b's request to it.
+    eventually("b walks to a's beacon socket and verifies a", || {
         let hb = hb.clone();
         async move {
-            hb.call(move |n, _| n.peers(&community()).contains(&a_beacon))
+            hb.call(move |n, _| n.peers(&community()).contains(&a_listen))
                 .await
                 .unwrap()
         }
@@ -47,7 +49,7 @@ async fn beacons_introduce_peers() {
     assert!(ha.metrics().beacons_sent >= 1);
     assert!(hb.metrics().beacons_matched >= 1);
 
-    // b's post goes to a's beacon socket, which hands it to a's node.
+    // b's post goes to a.
     hb.create_message(community(), POST, text("found you"), Vec::new())
         .await
         .unwrap();

@@ -18,6 +18,18 @@ async fn two_nodes_exchange_messages() {
     hb.add_peer(community(), addr_a).await.unwrap();
     let mut events_b = hb.subscribe();
     let mut events_a = ha.subscribe();
+    // New posts go to verified peers: wait for the walk to verify them (one step, within 5 s).
+    for (h, other) in [(&ha, addr_b), (&hb, addr_a)] {
+        eventually("the walk verifies the peer", || {
+            let h = h.clone();
+            async move {
+                h.call(move |n, _| n.peers(&community()).contains(&other))
+                    .await
+                    .unwrap()
+            }
+        })
+        .await;
+    }
 
     // A full-sync post through the typed command, a direct chat through the generic closure.
     ha.create_message(community(), POST, text("hello b"), Vec::new())
