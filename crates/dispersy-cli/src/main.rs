@@ -29,21 +29,29 @@ enum Command {
     Id(cmd::keys::IdArgs),
     /// Decode packets given as hex and print one JSON object per packet.
     Decode(cmd::decode::DecodeArgs),
+    /// Run a tracker: answer introduction-requests of any community, introduce its peers.
+    Tracker(cmd::tracker::TrackerArgs),
 }
 
 fn main() -> ExitCode {
-    // Logs go to stderr so stdout stays machine-readable; RUST_LOG picks the level.
+    let cli = Cli::parse();
+    // Logs go to stderr so stdout stays machine-readable; RUST_LOG picks the level. Services
+    // log their status at info.
+    let level = match cli.command {
+        Command::Tracker(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen(args) => cmd::keys::keygen(&args),
         Command::Id(args) => cmd::keys::id(&args),
         Command::Decode(args) => cmd::decode::run(&args),
+        Command::Tracker(args) => cmd::tracker::run(&args),
     };
     match result {
         Ok(code) => code,

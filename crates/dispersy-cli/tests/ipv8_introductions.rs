@@ -1,5 +1,6 @@
-//! Introductions across implementations: a Rust tracker and a plain Rust node each introduce two
-//! py-ipv8 3.2.1 peers to each other, and a py-ipv8 peer introduces two Rust nodes to each other.
+//! Introductions across implementations: `dispersy tracker` and a plain Rust node each introduce
+//! two py-ipv8 3.2.1 peers to each other, and a py-ipv8 peer introduces two Rust nodes to each
+//! other.
 //! Every introduced pair must then exchange signed texts directly.
 //!
 //! Needs the py-ipv8 venv (`scripts/ipv8-venv`); skips without it unless
@@ -11,16 +12,23 @@ mod interop;
 
 use std::time::Duration;
 
-use interop::{PyPeer, RustNode, Witnesses, community_id, python};
+use std::net::SocketAddr;
+
+use dispersy::ids::CommunityId;
+use interop::{PyPeer, RustNode, TrackerProcess, Witnesses, community_id, python};
 
 /// The py peers walk twice a second and Rust nodes every 5 s; an introduction through a
 /// tracker that is walked at most every 57.5 s may need the second node's first request.
 const LIMIT: Duration = Duration::from_secs(40);
 
-/// Two py-ipv8 peers that only know `introducer` meet and exchange their texts.
-async fn py_peers_meet_through(python: &std::path::Path, introducer: &RustNode) {
-    let community = introducer.community;
-    let at = introducer.address().to_string();
+/// Two py-ipv8 peers that only know the introducer at `at` meet and exchange their texts.
+async fn py_peers_meet_through(
+    python: &std::path::Path,
+    community: CommunityId,
+    at: SocketAddr,
+    rust: Vec<&RustNode>,
+) {
+    let at = at.to_string();
     let peer = |name: &'static str| {
         let args = vec![
             "--bootstrap".to_owned(),
@@ -34,7 +42,7 @@ async fn py_peers_meet_through(python: &std::path::Path, introducer: &RustNode) 
     let (a_mid, b_mid) = (a.mid(), b.mid());
     let w = Witnesses {
         py: vec![&a, &b],
-        rust: vec![introducer],
+        rust,
     };
     w.wait("the py-ipv8 peers list each other", LIMIT, || async {
         a.discovered(&b_mid) && b.discovered(&a_mid)
@@ -45,17 +53,6 @@ async fn py_peers_meet_through(python: &std::path::Path, introducer: &RustNode) 
             && b.texts_from(&a_mid).contains(&"hello from py-a".to_owned())
     })
     .await;
-    let introductions = introducer
-        .handle
-        .call(move |n, _| {
-            n.walker_status().tracker.map(|t| t.candidates).or_else(|| {
-                n.walker_stats(&community)
-                    .map(|s| s.introductions_made as usize)
-            })
-        })
-        .await
-        .unwrap();
-    println!("introducer {}: {introductions:?}", introducer.name);
     a.stop().await;
     b.stop().await;
 }
@@ -63,16 +60,29 @@ async fn py_peers_meet_through(python: &std::path::Path, introducer: &RustNode) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_tracker_introduces_py_ipv8_peers() {
     let Some(python) = python() else { return };
-    let tracker = RustNode::tracker("tracker", 11, community_id(11)).await;
-    py_peers_meet_through(&python, &tracker).await;
-    tracker.stop().await;
+    let tracker = TrackerProcess::start(None).await;
+    py_peers_meet_through(&python, community_id(11), tracker.address(), Vec::new()).await;
+    let exit = tracker.terminate().await;
+    assert!(exit.status.success(), "{}", exit.stderr);
+    let status = &exit.stopped["status"];
+    println!("tracker: {status}");
+    assert_eq!(status["tracker"]["communities"], 1, "{status}");
+    assert_eq!(status["drops"]["bad-signature"], serde_json::Value::Null);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rust_node_introduces_py_ipv8_peers() {
     let Some(python) = python() else { return };
-    let node = RustNode::start("introducer", 12, community_id(12), "direct").await;
-    py_peers_meet_through(&python, &node).await;
+    let community = community_id(12);
+    let node = RustNode::start("introducer", 12, community, "direct").await;
+    py_peers_meet_through(&python, community, node.address(), vec![&node]).await;
+    let made = node
+        .handle
+        .call(move |n, _| n.walker_stats(&community).map(|s| s.introductions_made))
+        .await
+        .unwrap();
+    println!("the Rust introducer made {made:?} introductions");
+    assert!(made.is_some_and(|n| n >= 1));
     node.stop().await;
 }
 

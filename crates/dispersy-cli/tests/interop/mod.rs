@@ -283,24 +283,10 @@ impl RustNode {
             ..NodeConfig::default()
         };
         let node = Node::new(config, key(seed), Box::new(MemStore::new()));
-        RustNode::run(name, node, community, Some(spec(community, distribution))).await
+        RustNode::run(name, node, community, spec(community, distribution)).await
     }
 
-    /// A tracker node: answers any community, joins none.
-    pub async fn tracker(name: &str, seed: u64, community: CommunityId) -> Self {
-        let config = NodeConfig {
-            seed,
-            ..NodeConfig::default()
-        };
-        RustNode::run(name, Node::new_tracker(config, key(seed)), community, None).await
-    }
-
-    async fn run(
-        name: &str,
-        node: Node,
-        community: CommunityId,
-        spec: Option<CommunitySpec>,
-    ) -> Self {
+    async fn run(name: &str, node: Node, community: CommunityId, spec: CommunitySpec) -> Self {
         let config = dispersy_net::Config {
             listen: vec!["127.0.0.1:0".parse().unwrap()],
             interface_scan: None,
@@ -320,9 +306,7 @@ impl RustNode {
                 }
             }
         });
-        if let Some(spec) = spec {
-            handle.join_spec(spec).await.unwrap();
-        }
+        handle.join_spec(spec).await.unwrap();
         RustNode {
             name: name.to_owned(),
             driver,
@@ -370,6 +354,15 @@ impl RustNode {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Adds a bootstrap address (a tracker) for every community.
+    pub async fn add_bootstrap(&self, address: SocketAddr) {
+        self.handle
+            .call(move |n, now| n.add_bootstrap(now, address))
+            .await
+            .unwrap()
+            .unwrap();
     }
 
     /// Sends a text to every verified peer.
@@ -448,5 +441,101 @@ impl Witnesses<'_> {
         let took = start.elapsed().as_secs_f64();
         println!("{what}: {took:.1} s");
         took
+    }
+}
+
+/// A `dispersy tracker` process on 127.0.0.1 (ephemeral port, a status line every second).
+pub struct TrackerProcess {
+    child: Child,
+    started: Value,
+    stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+/// How a tracker process ended.
+pub struct TrackerExit {
+    pub status: std::process::ExitStatus,
+    /// Its `stopped` line.
+    pub stopped: Value,
+    /// Its log.
+    pub stderr: String,
+}
+
+impl TrackerProcess {
+    /// Starts the tracker and reads its `started` line.
+    pub async fn start(key: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dispersy"));
+        command
+            .args([
+                "tracker",
+                "--listen",
+                "127.0.0.1:0",
+                "--status-interval",
+                "1",
+            ])
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(key) = key {
+            command.arg("--key").arg(key);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
+            .await
+            .expect("the tracker prints its started line")
+            .unwrap()
+            .expect("the tracker printed something");
+        let started: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(started["event"], "started", "{line}");
+        TrackerProcess {
+            child,
+            started,
+            stdout,
+        }
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.started["listen"][0].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Its member id.
+    pub fn mid(&self) -> MemberId {
+        self.started["mid"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Stops it with SIGTERM and collects how it ended.
+    pub async fn terminate(mut self) -> TrackerExit {
+        let pid = self.child.id().unwrap();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut stopped = Value::Null;
+        while let Some(line) = self.stdout.next_line().await.unwrap() {
+            if let Ok(v) = serde_json::from_str::<Value>(&line)
+                && v["event"] == "stopped"
+            {
+                stopped = v;
+            }
+        }
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            tokio::io::AsyncReadExt::read_to_string(&mut err, &mut stderr)
+                .await
+                .unwrap();
+        }
+        let status = tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the tracker exits after SIGTERM")
+            .unwrap();
+        TrackerExit {
+            status,
+            stopped,
+            stderr,
+        }
     }
 }
