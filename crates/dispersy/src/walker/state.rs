@@ -182,9 +182,15 @@ impl Walker {
         }
     }
 
-    /// The pace now: fast while verified candidates are fewer than the fast target.
+    /// The pace now: fast while verified candidates are fewer than the fast target, but
+    /// Dispersy's while the table is empty (a node alone has nobody to walk to: it need not wake
+    /// every second; bootstrap addresses and peers walking to us fill the table).
     pub fn pace(&self, now: Instant) -> Pace {
-        self.config.pace(self.verified_count(now))
+        if self.candidates.is_empty() {
+            self.config.normal_pace()
+        } else {
+            self.config.pace(self.verified_count(now))
+        }
     }
 
     /// One walk step at `pace`: cleanup, then an introduction-request to the chosen candidate.
@@ -379,35 +385,37 @@ mod tests {
                 .handle_timeout(at, &mut a.shared, &mut a.rng)
                 .map(|r| r.destination)
         };
-        // Alone: a step every second, each finding nobody.
+        // Alone with an empty table: Dispersy's 5 s, there is nobody to walk to.
         assert_eq!(step(&mut a, t(0)), None);
-        assert_eq!(a.walker.next_timeout(), Some(t(1)));
-        // One discovered candidate is walked again after 5 s, not 27.5 s.
+        assert_eq!(a.walker.next_timeout(), Some(t(5)));
+        // One discovered candidate: a step every second, and it is walked again after 5 s,
+        // not 27.5 s.
         let b = v4(2, 0, 0, 2, 1002);
-        a.walker.add_discovered(t(1), &a.shared, b, false);
-        assert_eq!(step(&mut a, t(1)), Some(b));
-        for s in 2..=5 {
+        a.walker.add_discovered(t(5), &a.shared, b, false);
+        assert_eq!(step(&mut a, t(5)), Some(b));
+        assert_eq!(a.walker.next_step, t(6));
+        for s in 6..=9 {
             assert_eq!(step(&mut a, t(s)), None, "{s} s");
         }
-        assert_eq!(step(&mut a, t(6)), Some(b));
+        assert_eq!(step(&mut a, t(10)), Some(b));
         // A tracker after 10 s.
         let tracker = v4(3, 0, 0, 3, 6421);
-        a.walker.add_discovered(t(7), &a.shared, tracker, true);
-        assert_eq!(step(&mut a, t(7)), Some(tracker));
-        assert_eq!(step(&mut a, t(12)), Some(b));
-        assert_eq!(step(&mut a, t(16)), None, "the tracker waits 10 s");
-        assert_eq!(step(&mut a, t(17)), Some(b), "discovered first");
-        assert_eq!(step(&mut a, t(18)), Some(tracker));
+        a.walker.add_discovered(t(11), &a.shared, tracker, true);
+        assert_eq!(step(&mut a, t(11)), Some(tracker));
+        assert_eq!(step(&mut a, t(16)), Some(b));
+        assert_eq!(step(&mut a, t(20)), None, "the tracker waits 10 s");
+        assert_eq!(step(&mut a, t(21)), Some(b), "discovered first");
+        assert_eq!(step(&mut a, t(22)), Some(tracker));
         assert!(a.walker.stats().fast_steps >= 10);
 
         // Two verified candidates reach the target: Dispersy's pace again.
         for (tag, port) in [(4u8, 1004u16), (5, 1005)] {
             let mut p = Peer::public(tag, v4(tag, 0, 0, tag, port));
-            let req = p.walk(t(19), a.seen_as);
-            a.answer(t(19), &p, &req);
+            let req = p.walk(t(23), a.seen_as);
+            a.answer(t(23), &p, &req);
         }
-        assert!(!a.walker.pace(t(19)).fast);
-        let _ = step(&mut a, t(19));
-        assert_eq!(a.walker.next_step, t(24), "5 s again");
+        assert!(!a.walker.pace(t(23)).fast);
+        let _ = step(&mut a, t(23));
+        assert_eq!(a.walker.next_step, t(28), "5 s again");
     }
 }
