@@ -162,6 +162,7 @@ impl Walker {
     ) -> Result<RequestOutcome, Error> {
         let source = self.check_sender(shared, &sender)?;
         self.stats.requests_received += 1;
+        let was_empty = self.candidates.is_empty();
         if let Some(echo) = extensions.get(kind::COOKIE_ECHO) {
             shared.amplification.check_cookie_echo(now, source, echo);
         }
@@ -197,6 +198,7 @@ impl Walker {
         if stored {
             self.merge(shared, source);
         }
+        self.first_candidate(now, was_empty);
 
         let introduced = if request.advice {
             self.candidates

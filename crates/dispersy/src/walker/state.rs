@@ -107,11 +107,24 @@ impl Walker {
         tracker: bool,
     ) -> bool {
         let addr = canonical(addr);
-        is_valid(addr)
+        let was_empty = self.candidates.is_empty();
+        let added = is_valid(addr)
             && !shared.addresses.is_ours(addr)
             && self
                 .candidates
-                .add_discovered(now, &self.config, addr, tracker)
+                .add_discovered(now, &self.config, addr, tracker);
+        self.first_candidate(now, was_empty);
+        added
+    }
+
+    /// After the table gained its first candidate: the next step comes at the pace that now
+    /// applies (a step scheduled at Dispersy's pace while the table was empty is brought
+    /// forward).
+    pub(super) fn first_candidate(&mut self, now: Instant, was_empty: bool) {
+        if was_empty && !self.candidates.is_empty() {
+            let soon = now + self.pace(now).step_interval;
+            self.next_step = self.next_step.min(soon);
+        }
     }
 
     /// Records the highest global time a candidate claimed.
@@ -388,10 +401,27 @@ mod tests {
         // Alone with an empty table: Dispersy's 5 s, there is nobody to walk to.
         assert_eq!(step(&mut a, t(0)), None);
         assert_eq!(a.walker.next_timeout(), Some(t(5)));
-        // One discovered candidate: a step every second, and it is walked again after 5 s,
-        // not 27.5 s.
+        // One discovered candidate: the next step is brought forward to the fast pace...
         let b = v4(2, 0, 0, 2, 1002);
-        a.walker.add_discovered(t(5), &a.shared, b, false);
+        a.walker.add_discovered(t(4), &a.shared, b, false);
+        assert_eq!(a.walker.next_timeout(), Some(t(5)));
+        let mut lone = Peer::public(9, v4(9, 0, 0, 9, 1009));
+        lone.walker = Walker::new(a.walker.config().clone(), lone.me, Instant::ZERO);
+        assert_eq!(step(&mut lone, t(0)), None);
+        lone.walker.add_discovered(t(1), &lone.shared, b, false);
+        assert_eq!(lone.walker.next_timeout(), Some(t(2)), "not t(5)");
+        let mut stumbled = Peer::public(8, v4(8, 0, 0, 8, 1008));
+        stumbled.walker = Walker::new(a.walker.config().clone(), stumbled.me, Instant::ZERO);
+        assert_eq!(step(&mut stumbled, t(0)), None);
+        let mut visitor = Peer::public(7, v4(7, 0, 0, 7, 1007));
+        let req = visitor.walk(t(1), stumbled.seen_as);
+        stumbled.answer(t(1), &visitor, &req);
+        assert_eq!(
+            stumbled.walker.next_timeout(),
+            Some(t(2)),
+            "a visitor counts too"
+        );
+        // ... a step every second, and it is walked again after 5 s, not 27.5 s.
         assert_eq!(step(&mut a, t(5)), Some(b));
         assert_eq!(a.walker.next_step, t(6));
         for s in 6..=9 {
