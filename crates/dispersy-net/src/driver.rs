@@ -332,12 +332,11 @@ impl NodeTask {
                     Wake::Trackers(changed.is_ok())
                 }
             };
-            let m = &self.metrics;
-            Counters::inc(&m.wakeups);
             // Interface changes are rare and need no wake-up of their own: the node wakes for
             // its walk at least every few seconds.
             self.interfaces_changed();
             let m = &self.metrics;
+            Counters::inc(&m.wakeups);
             match wake {
                 Wake::Command(Some(Command::Call(job))) => {
                     Counters::inc(&m.wakeups_commands);
@@ -442,7 +441,12 @@ impl NodeTask {
             .collect();
         for community in matching {
             Counters::inc(&self.metrics.beacons_matched);
-            if let Err(e) = self.node.add_peer(now, community, from) {
+            // Like py-ipv8: remember it and walk to it at once; its answer verifies it.
+            let added = self
+                .node
+                .add_peer(now, community, from)
+                .and_then(|()| self.node.walk_to(now, community, from));
+            if let Err(e) = added {
                 tracing::debug!(error = %e, "beacon peer not added");
             }
         }
@@ -476,8 +480,8 @@ impl NodeTask {
         });
     }
 
-    /// Tells the node about tracker addresses it has not heard of: bootstrap addresses of every
-    /// community, joined now or later.
+    /// Tells the node about tracker addresses it has not heard of: node-wide bootstrap
+    /// addresses, used by every community (also ones joined later).
     fn trackers_changed(&mut self, now: Instant) {
         let resolved = self.trackers.borrow_and_update().clone();
         let fresh: Vec<SocketAddr> = resolved
@@ -487,13 +491,14 @@ impl NodeTask {
             .collect();
         for &address in &fresh {
             if let Err(e) = self.node.add_bootstrap(now, address) {
-                tracing::warn!(%address, error = %e, "tracker address not used");
+                tracing::debug!(error = %e, %address, "tracker not added");
             }
         }
         self.told_trackers.extend(fresh);
     }
 
-    /// After a command: the beacon learns the new set of prefixes.
+    /// After a command: the beacon learns the new set of prefixes. (Trackers are node-wide
+    /// bootstrap addresses, so communities joined later use them without help.)
     fn communities_changed(&mut self) {
         let current: BTreeSet<CommunityId> = self.node.communities().map(|d| d.id()).collect();
         if current == self.communities {

@@ -8,7 +8,8 @@
 //! The union of everything resolved is published (see [`crate::Handle::trackers`]); the driver
 //! tells the node about each address once, as a bootstrap address of every community, joined
 //! now or later (`Node::add_bootstrap`: a candidate flagged as a tracker, which the walk visits
-//! at most every 57.5 s and never introduces to others).
+//! at most every 57.5 s, every 10 s while a community has few verified candidates, and never
+//! introduces to others).
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -14,22 +14,30 @@ async fn two_nodes_exchange_messages() {
     let (ha, hb) = (a.handle().clone(), b.handle().clone());
     let (addr_a, addr_b) = (a.local_addrs()[0], b.local_addrs()[0]);
     assert_ne!(addr_a.port(), 0, "the bound port is reported");
+    // a walks to b at once; the answer makes each a verified peer of the other, so new
+    // messages are pushed between them.
     ha.add_peer(community(), addr_b).await.unwrap();
-    hb.add_peer(community(), addr_a).await.unwrap();
+    ha.call(move |node, now| node.walk_to(now, community(), addr_b))
+        .await
+        .unwrap()
+        .unwrap();
+    eventually("a and b verify each other", || {
+        let (ha, hb) = (ha.clone(), hb.clone());
+        async move {
+            let ab = ha
+                .call(move |n, _| n.peers(&community()).contains(&addr_b))
+                .await
+                .unwrap();
+            let ba = hb
+                .call(move |n, _| n.peers(&community()).contains(&addr_a))
+                .await
+                .unwrap();
+            ab && ba
+        }
+    })
+    .await;
     let mut events_b = hb.subscribe();
     let mut events_a = ha.subscribe();
-    // New posts go to verified peers: wait for the walk to verify them (one step, within 5 s).
-    for (h, other) in [(&ha, addr_b), (&hb, addr_a)] {
-        eventually("the walk verifies the peer", || {
-            let h = h.clone();
-            async move {
-                h.call(move |n, _| n.peers(&community()).contains(&other))
-                    .await
-                    .unwrap()
-            }
-        })
-        .await;
-    }
 
     // A full-sync post through the typed command, a direct chat through the generic closure.
     ha.create_message(community(), POST, text("hello b"), Vec::new())

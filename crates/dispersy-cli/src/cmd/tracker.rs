@@ -115,6 +115,7 @@ impl Status {
 
 /// Runs a tracker until SIGINT or SIGTERM.
 pub fn run(args: &TrackerArgs) -> anyhow::Result<ExitCode> {
+    super::init_logging(false, "info");
     let key = match &args.key {
         Some(path) => {
             keyfile::load_or_create(path, &mut rand::rngs::OsRng)
@@ -134,16 +135,13 @@ pub fn run(args: &TrackerArgs) -> anyhow::Result<ExitCode> {
     config.tracker_walker.tracker_max_communities = args.max_communities;
     config.validate()?;
     let node = Node::new_tracker(config, key);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the runtime")?;
+    let runtime = super::runtime().context("cannot start the runtime")?;
     runtime.block_on(serve(args, node))
 }
 
 async fn serve(args: &TrackerArgs, node: Node) -> anyhow::Result<ExitCode> {
-    // Handlers first: a signal that comes right after the started line must stop us cleanly.
+    // Handlers first (`super::termination` would install them only when first polled): a
+    // signal that comes right after the started line must stop us cleanly.
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let (mid, public_key) = (node.member_id(), hex::encode(node.public_key().to_bin()));

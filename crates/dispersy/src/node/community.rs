@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::Config;
 use super::delay::DelayQueue;
+use super::permission::PermissionState;
 use super::stats::Counters;
 use crate::community::Definition;
 use crate::crypto::PrivateKey;
@@ -33,13 +34,11 @@ pub(crate) struct CommunityState {
     /// Median of the verified candidates' global-time opinions (zero with five or fewer).
     pub(crate) median_opinion: GlobalTime,
     /// The master's private key, when this node founded the community.
-    #[allow(
-        dead_code,
-        reason = "signs grants once the permission timeline is wired in"
-    )]
     pub(crate) master_private: Option<PrivateKey>,
     /// When we last asked a peer for the master key.
     pub(crate) master_requested: Option<Instant>,
+    /// The permission timeline and the destruction acted upon.
+    pub(crate) permission: PermissionState,
 }
 
 impl CommunityState {
@@ -49,6 +48,7 @@ impl CommunityState {
         walker: Walker,
         config: &Config,
     ) -> Self {
+        let permission = PermissionState::new(&def, config);
         CommunityState {
             def,
             global_time,
@@ -61,6 +61,7 @@ impl CommunityState {
             median_opinion: GlobalTime::ZERO,
             master_private: None,
             master_requested: None,
+            permission,
         }
     }
 

@@ -49,17 +49,21 @@
 //! each message we create, so a spoofer cannot make us send more than we would anyway). Refused
 //! sends are counted as [`DropReason::Amplification`].
 
+mod command;
 mod community;
 mod create;
 mod delay;
+mod destroy;
 mod event;
 mod keys;
 mod missing;
+mod permission;
 mod pipeline;
 mod signature;
 mod stats;
 mod status;
 mod sync;
+mod undo;
 mod walk;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -71,7 +75,9 @@ use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+pub use command::{Founded, founder_permissions};
 pub use event::{Delivered, Event, Transmit};
+pub use permission::MessageState;
 pub use signature::SignatureDecision;
 pub use stats::{Counters, DropReason, Traffic};
 pub use status::{
@@ -120,6 +126,8 @@ pub struct Config {
     pub bootstrap_interval: Duration,
     /// Bootstrap addresses kept, node-wide and per community.
     pub max_bootstrap: usize,
+    /// Bounds of each community's permission timeline.
+    pub timeline: crate::timeline::Config,
 }
 
 impl Default for Config {
@@ -137,6 +145,7 @@ impl Default for Config {
             tracker_walker: walker::Config::tracker(),
             bootstrap_interval: Duration::from_secs(300),
             max_bootstrap: 64,
+            timeline: crate::timeline::Config::default(),
         }
     }
 }
@@ -405,6 +414,7 @@ impl Node {
         let walker = self.new_walker(now, &def);
         let state = CommunityState::new(Arc::new(def), global_time, walker, &self.config);
         self.communities.insert(id, state);
+        self.load_timeline(id)?;
         self.ensure_identity(now, id)?;
         self.inject_bootstrap(now, id, true);
         self.report_peer_changes(now, id);
