@@ -40,13 +40,18 @@ enum Command {
     Id(cmd::keys::IdArgs),
     /// Decode packets given as hex and print one JSON object per packet.
     Decode(cmd::decode::DecodeArgs),
+    /// Run a tracker: answer introduction-requests of any community, introduce its peers.
+    Tracker(cmd::tracker::TrackerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Logs go to stderr so stdout stays machine-readable; RUST_LOG picks the level. The node
-    // and the demo set up their own (the node's level comes from its configuration).
-    if !matches!(cli.command, Command::Node(_) | Command::Demo(_)) {
+    // Logs go to stderr so stdout stays machine-readable; RUST_LOG picks the level. The node,
+    // the tracker and the demo set up their own (the node's level comes from its configuration).
+    if !matches!(
+        cli.command,
+        Command::Node(_) | Command::Demo(_) | Command::Tracker(_)
+    ) {
         cmd::init_logging(false, "warn");
     }
     let result = match cli.command {
@@ -59,6 +64,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keys::keygen(&args),
         Command::Id(args) => cmd::keys::id(&args),
         Command::Decode(args) => cmd::decode::run(&args),
+        Command::Tracker(args) => cmd::tracker::run(&args),
     };
     match result {
         Ok(code) => code,

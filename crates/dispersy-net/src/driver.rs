@@ -12,6 +12,7 @@ use bytes::Bytes;
 use dispersy::ids::CommunityId;
 use dispersy::node::{Event, Node, Transmit};
 use dispersy::time::Instant;
+use dispersy::walker;
 use dispersy::wire::PREFIX_LEN;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -188,10 +189,17 @@ impl Driver {
             events: events_tx.downgrade(),
             sockets: sockets.iter().map(|(_, info)| *info).collect(),
             beacon: beacon_info,
-            interfaces: interfaces_rx,
+            interfaces: interfaces_rx.clone(),
             trackers: trackers_rx.clone(),
             clock,
         });
+        // The node's LAN address follows the first IPv4 socket (else the first socket).
+        let bound = sockets
+            .iter()
+            .map(|(_, info)| info.local)
+            .find(SocketAddr::is_ipv4)
+            .or_else(|| sockets.first().map(|(_, info)| info.local))
+            .expect("invariant: at least one listen socket is bound");
         let node_task = NodeTask {
             node,
             clock,
@@ -204,6 +212,8 @@ impl Driver {
             shutdown_timeout: config.shutdown_timeout,
             trackers: trackers_rx,
             told_trackers: BTreeSet::new(),
+            interfaces: interfaces_rx,
+            bound,
             communities: BTreeSet::new(),
             prefixes: prefixes_tx,
             tasks,
@@ -275,6 +285,10 @@ struct NodeTask {
     trackers: watch::Receiver<Resolved>,
     /// Tracker addresses the node was told about.
     told_trackers: Resolved,
+    /// The interface scans, given to the node when they change.
+    interfaces: watch::Receiver<Interfaces>,
+    /// The socket address the node's LAN address is derived from.
+    bound: SocketAddr,
     /// The joined communities, as last seen.
     communities: BTreeSet<CommunityId>,
     /// Prefixes of the joined communities, for the beacon.
@@ -306,6 +320,7 @@ fn poll_writable(out: &[Outbound], cx: &mut Context<'_>) -> Poll<()> {
 impl NodeTask {
     async fn run(mut self) -> Stopped {
         let now = self.clock.now();
+        self.tell_interfaces();
         self.trackers_changed(now);
         self.communities_changed();
         self.drain_output();
@@ -341,6 +356,9 @@ impl NodeTask {
                     }
                 } => wake,
             };
+            // Interface changes are rare and need no wake-up of their own: the node wakes for
+            // its walk at least every few seconds.
+            self.interfaces_changed();
             let m = &self.metrics;
             Counters::inc(&m.wakeups);
             match wake {
@@ -467,6 +485,28 @@ impl NodeTask {
     fn reachable(&self, addr: &SocketAddr) -> bool {
         let to = socket::canonical(*addr);
         self.out.iter().any(|o| o.serves(&to))
+    }
+
+    /// Gives the node the latest interface scan, when it changed since the last time.
+    fn interfaces_changed(&mut self) {
+        // An error means no more scans will come (scanning once at start).
+        if self.interfaces.has_changed().unwrap_or(false) {
+            self.tell_interfaces();
+        }
+    }
+
+    /// Gives the node the latest interface scan.
+    fn tell_interfaces(&mut self) {
+        let interfaces = self
+            .interfaces
+            .borrow_and_update()
+            .networks()
+            .map(|(ip, prefix_len)| walker::Interface::new(ip, prefix_len))
+            .collect();
+        self.node.set_interfaces(walker::LocalInterfaces {
+            bound: self.bound,
+            interfaces,
+        });
     }
 
     /// Tells the node about tracker addresses it has not heard of: node-wide bootstrap

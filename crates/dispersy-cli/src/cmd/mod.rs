@@ -52,3 +52,4 @@ pub async fn termination() {
 }
 pub mod decode;
 pub mod keys;
+pub mod tracker;

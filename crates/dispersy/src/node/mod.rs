@@ -26,8 +26,8 @@
 //! # Peers: the random walk
 //!
 //! Each joined community runs a [`walker::Walker`]: every
-//! [`walker::Config::step_interval`] (5 s) it sends an
-//! introduction-request to one candidate, answers the requests it receives with an
+//! [`walker::Config::step_interval`] (5 s; 1 s while it has few verified candidates, see
+//! [`walker::FastWalk`]) it sends an introduction-request to one candidate, answers the requests it receives with an
 //! introduction-response and a puncture-request to the peer it introduces, and punctures NATs
 //! when asked (module `walk`). The candidates that proved themselves (walk and stumble
 //! categories) are the community's verified peers: new messages are pushed to them and their

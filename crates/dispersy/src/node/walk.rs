@@ -33,7 +33,8 @@
 //! with what was last reported and an [`Event::PeerChanged`] goes out for each candidate that
 //! appeared, changed category or member, or went away (category "none"). Categories also change
 //! as time passes; such changes are reported at the community's next timer (a step at most
-//! [`crate::walker::Config::step_interval`] later).
+//! [`crate::walker::Config::step_interval`] later, or one fast step while the community has few
+//! verified candidates).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -172,7 +173,8 @@ impl Node {
             walking: self.config.walker.walking && def.settings().walker,
             ..self.config.walker.clone()
         };
-        let interval = u64::try_from(config.step_interval.as_micros())
+        // A community just joined has no verified candidate: its first pace.
+        let interval = u64::try_from(config.pace(0).step_interval.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
         let first = now + Duration::from_micros(self.rng.gen_range(0..interval));
