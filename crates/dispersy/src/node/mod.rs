@@ -53,6 +53,7 @@ mod community;
 mod create;
 mod delay;
 mod event;
+mod fast_sync;
 mod keys;
 mod missing;
 mod pipeline;
@@ -60,6 +61,7 @@ mod signature;
 mod stats;
 mod status;
 mod sync;
+mod sync_state;
 mod walk;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -77,6 +79,7 @@ pub use stats::{Counters, DropReason, Traffic};
 pub use status::{
     AddressStatus, CandidateStatus, CommunityWalkerStatus, TrackerStatus, WalkerStatus,
 };
+pub use sync_state::{RequesterCounters, SyncConfig, SyncStats, SyncStatus};
 
 use self::community::CommunityState;
 use self::delay::Wake;
@@ -120,6 +123,8 @@ pub struct Config {
     pub bootstrap_interval: Duration,
     /// Bootstrap addresses kept, node-wide and per community.
     pub max_bootstrap: usize,
+    /// Bloom-filter synchronization, fast catch-up and reconciliation.
+    pub sync: SyncConfig,
 }
 
 impl Default for Config {
@@ -137,6 +142,7 @@ impl Default for Config {
             tracker_walker: walker::Config::tracker(),
             bootstrap_interval: Duration::from_secs(300),
             max_bootstrap: 64,
+            sync: SyncConfig::default(),
         }
     }
 }
@@ -405,6 +411,7 @@ impl Node {
         let walker = self.new_walker(now, &def);
         let state = CommunityState::new(Arc::new(def), global_time, walker, &self.config);
         self.communities.insert(id, state);
+        self.sync_joined(id)?;
         self.ensure_identity(now, id)?;
         self.inject_bootstrap(now, id, true);
         self.report_peer_changes(now, id);
@@ -455,6 +462,7 @@ impl Node {
             })
             .collect();
         self.process(now, batch)?;
+        self.drive_sync(now)?;
         self.commit()
     }
 
@@ -470,6 +478,7 @@ impl Node {
         for id in ids {
             self.expire_delayed(now, id);
             self.fetch_master_if_needed(now, id);
+            self.sync_timeout(now, id);
             // Only walkers whose step or request timeout is due: with many communities, timers
             // fire often, and each walker pass compares the whole candidate table.
             let due = self
@@ -481,6 +490,7 @@ impl Node {
                 self.walk_timeout(now, id)?;
             }
         }
+        self.drive_sync(now)?;
         self.commit()
     }
 

@@ -362,6 +362,7 @@ impl Node {
         inc: Incoming,
         meta: &Arc<MetaMessage>,
     ) -> Result<(), NodeError> {
+        self.sync_on_packet(now, &inc);
         let verdict = self.check_synced(&inc, meta)?;
         self.apply_verdict(now, inc, verdict)
     }
@@ -395,7 +396,21 @@ impl Node {
                     verified: true,
                     deadline: inc.deadline,
                 };
-                let request = self.request_for(&inc, &waiting);
+                // A gap that catch-up is bringing anyway is not asked for.
+                let covered = match waiting {
+                    Waiting::Sequence { member, meta, .. } => {
+                        self.sync_covers_gap(inc.community, member, meta, inc.packet.global_time())?
+                    }
+                    _ => false,
+                };
+                let request = if covered {
+                    None
+                } else {
+                    self.request_for(&inc, &waiting)
+                };
+                if matches!(waiting, Waiting::Sequence { .. }) {
+                    self.sync_delayed(now, &inc);
+                }
                 self.delay_raw(now, inc.community, raw, waiting, request);
                 Ok(())
             }
@@ -647,14 +662,27 @@ impl Node {
                 usize::MAX,
             )?;
             for m in doomed {
-                self.store.delete_message(&community, &m.id())?;
+                if self.store.delete_message(&community, &m.id())? {
+                    self.sync_removed(&m);
+                }
             }
         }
+        let replaced = if plan.replace {
+            self.store.message(&community, &stored.id())?
+        } else {
+            None
+        };
         let stored_ok = if plan.replace {
             self.store.replace_message(&stored)?
         } else {
             self.store.insert_message(&stored)?
         };
+        if stored_ok {
+            if let Some(old) = &replaced {
+                self.sync_removed(old);
+            }
+            self.sync_stored(&stored, source);
+        }
         if !stored_ok && !plan.replace {
             self.count_drop(Some(community), DropReason::Duplicate);
             return Ok(());
@@ -664,7 +692,9 @@ impl Node {
             let second = stored.second_member;
             let all = self.last_sync_history(&community, meta.id, author, second, u16::MAX)?;
             for old in all.into_iter().skip(usize::from(history)) {
-                self.store.delete_message(&community, &old.id())?;
+                if self.store.delete_message(&community, &old.id())? {
+                    self.sync_removed(&old);
+                }
             }
         }
         let Some(c) = self.communities.get_mut(&community) else {
@@ -681,12 +711,13 @@ impl Node {
         }
         let id = stored.id();
         self.wakes.push((community, Wake::Message(id)));
-        if stored.sequence.is_some() {
+        if let Some(sequence) = stored.sequence {
             self.wakes.push((
                 community,
                 Wake::Sequence {
                     member: author,
                     meta: meta.id,
+                    sequence,
                 },
             ));
         }
