@@ -293,7 +293,7 @@ impl NodeTask {
     async fn run(mut self) -> Stopped {
         let now = self.clock.now();
         self.trackers_changed(now);
-        self.communities_changed(now);
+        self.communities_changed();
         self.drain_output();
 
         let mut inbound_open = true;
@@ -325,7 +325,7 @@ impl NodeTask {
                     Counters::inc(&m.commands);
                     let now = self.clock.now();
                     job(&mut self.node, now);
-                    self.communities_changed(now);
+                    self.communities_changed();
                 }
                 Wake::Command(Some(Command::Shutdown)) => break true,
                 // Every handle is gone: nobody can ask for the node any more, and the runtime
@@ -423,7 +423,12 @@ impl NodeTask {
             .collect();
         for community in matching {
             Counters::inc(&self.metrics.beacons_matched);
-            if let Err(e) = self.node.add_peer(now, community, from) {
+            // Like py-ipv8: remember it and walk to it at once; its answer verifies it.
+            let added = self
+                .node
+                .add_peer(now, community, from)
+                .and_then(|()| self.node.walk_to(now, community, from));
+            if let Err(e) = added {
                 tracing::debug!(error = %e, "beacon peer not added");
             }
         }
@@ -435,7 +440,8 @@ impl NodeTask {
         self.out.iter().any(|o| o.serves(&to))
     }
 
-    /// Tells the node about tracker addresses it has not heard of (for every joined community).
+    /// Tells the node about tracker addresses it has not heard of: node-wide bootstrap
+    /// addresses, used by every community (also ones joined later).
     fn trackers_changed(&mut self, now: Instant) {
         let resolved = self.trackers.borrow_and_update().clone();
         let fresh: Vec<SocketAddr> = resolved
@@ -443,26 +449,20 @@ impl NodeTask {
             .copied()
             .filter(|a| self.reachable(a) && !self.told_trackers.contains(a))
             .collect();
-        for community in &self.communities {
-            for &address in &fresh {
-                // Unknown only if it was left since: nothing to do.
-                let _ = self.node.add_peer(now, *community, address);
+        for &address in &fresh {
+            if let Err(e) = self.node.add_bootstrap(now, address) {
+                tracing::debug!(error = %e, %address, "tracker not added");
             }
         }
         self.told_trackers.extend(fresh);
     }
 
-    /// After a command: communities joined since get the trackers as peers, and the beacon
-    /// learns the new set of prefixes.
-    fn communities_changed(&mut self, now: Instant) {
+    /// After a command: the beacon learns the new set of prefixes. (Trackers are node-wide
+    /// bootstrap addresses, so communities joined later use them without help.)
+    fn communities_changed(&mut self) {
         let current: BTreeSet<CommunityId> = self.node.communities().map(|d| d.id()).collect();
         if current == self.communities {
             return;
-        }
-        for community in current.difference(&self.communities) {
-            for &address in &self.told_trackers {
-                let _ = self.node.add_peer(now, *community, address);
-            }
         }
         self.communities = current;
         let prefixes = self

@@ -107,6 +107,7 @@ mod clock;
 mod driver;
 mod handle;
 pub mod interfaces;
+pub mod keyfile;
 mod metrics;
 mod socket;
 pub mod trackers;

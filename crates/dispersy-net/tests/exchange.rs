@@ -14,8 +14,28 @@ async fn two_nodes_exchange_messages() {
     let (ha, hb) = (a.handle().clone(), b.handle().clone());
     let (addr_a, addr_b) = (a.local_addrs()[0], b.local_addrs()[0]);
     assert_ne!(addr_a.port(), 0, "the bound port is reported");
+    // a walks to b at once; the answer makes each a verified peer of the other, so new
+    // messages are pushed between them.
     ha.add_peer(community(), addr_b).await.unwrap();
-    hb.add_peer(community(), addr_a).await.unwrap();
+    ha.call(move |node, now| node.walk_to(now, community(), addr_b))
+        .await
+        .unwrap()
+        .unwrap();
+    eventually("a and b verify each other", || {
+        let (ha, hb) = (ha.clone(), hb.clone());
+        async move {
+            let ab = ha
+                .call(move |n, _| n.peers(&community()).contains(&addr_b))
+                .await
+                .unwrap();
+            let ba = hb
+                .call(move |n, _| n.peers(&community()).contains(&addr_a))
+                .await
+                .unwrap();
+            ab && ba
+        }
+    })
+    .await;
     let mut events_b = hb.subscribe();
     let mut events_a = ha.subscribe();
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::Config;
 use super::delay::DelayQueue;
+use super::permission::PermissionState;
 use super::stats::Counters;
 use super::sync_state::SyncState;
 use crate::community::Definition;
@@ -34,15 +35,13 @@ pub(crate) struct CommunityState {
     /// Median of the verified candidates' global-time opinions (zero with five or fewer).
     pub(crate) median_opinion: GlobalTime,
     /// The master's private key, when this node founded the community.
-    #[allow(
-        dead_code,
-        reason = "signs grants once the permission timeline is wired in"
-    )]
     pub(crate) master_private: Option<PrivateKey>,
     /// When we last asked a peer for the master key.
     pub(crate) master_requested: Option<Instant>,
     /// Bloom-filter sync, catch-up, reconciliation and progress.
     pub(crate) sync: SyncState,
+    /// The permission timeline and the destruction acted upon.
+    pub(crate) permission: PermissionState,
 }
 
 impl CommunityState {
@@ -57,6 +56,7 @@ impl CommunityState {
             .delay_capacity
             .max(config.sync.catchup_delay_capacity());
         let sync = SyncState::new(&def, &config.sync);
+        let permission = PermissionState::new(&def, config);
         CommunityState {
             def,
             global_time,
@@ -70,6 +70,7 @@ impl CommunityState {
             median_opinion: GlobalTime::ZERO,
             master_private: None,
             master_requested: None,
+            permission,
         }
     }
 

@@ -35,6 +35,7 @@ impl Node {
         meta.payload
             .validate(payload)
             .map_err(|e| CommandError::BadPayload(e.to_string()))?;
+        self.check_create(&community, &meta)?;
         let key = self.key.clone();
         let packet = self.create_signed(now, community, &meta, payload, &key)?;
         let message = delivered(&packet, &meta, None);
@@ -77,10 +78,7 @@ impl Node {
                 ));
             }
         };
-        let c = self
-            .communities
-            .get(&community)
-            .ok_or(CommandError::UnknownCommunity(community))?;
+        let c = self.writable(&community)?;
         let mut global_time = c.global_time.next();
         if meta.id.0 == byte::IDENTITY {
             global_time = global_time.max(GlobalTime(2));
@@ -95,7 +93,7 @@ impl Node {
         } else {
             None
         };
-        let resolution = meta.resolution.is_dynamic().then_some(0u8);
+        let resolution = self.policy_index(&community, meta, global_time);
         let authors = match meta.authentication {
             Authentication::None => Authors::None,
             _ => Authors::Member(key.public(), encoding),

@@ -29,10 +29,6 @@ pub(crate) enum Waiting {
         next: SequenceNumber,
     },
     /// A specific message (the target of an undo).
-    #[allow(
-        dead_code,
-        reason = "undo handling arrives with the permission timeline"
-    )]
     Message(MessageId),
     /// A permission proof for an author's message at a global time.
     Proof {
@@ -120,10 +116,6 @@ pub(crate) enum Wake {
         sequence: SequenceNumber,
     },
     Message(MessageId),
-    #[allow(
-        dead_code,
-        reason = "permission messages wake proofs once the timeline is wired in"
-    )]
     Permission,
 }
 
@@ -251,7 +243,9 @@ impl DelayQueue {
             .collect();
         ids.sort_unstable();
         let woken: Vec<Delayed> = ids.into_iter().filter_map(|id| self.remove(id)).collect();
-        if !woken.is_empty() {
+        // What was missing arrived, so a new wait may ask again; a permission message only
+        // may complete a proof, and asking again on every one would multiply requests.
+        if !woken.is_empty() && *wake != Wake::Permission {
             let marks: Vec<Waiting> = self.requested.range(low..=high).map(|(w, _)| *w).collect();
             for w in marks {
                 self.requested.remove(&w);
@@ -310,6 +304,29 @@ mod tests {
         let woken = q.wake(&Wake::Member(MemberId([1; 20])));
         assert_eq!(woken.len(), 2);
         assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn permission_wakes_do_not_repeat_proof_requests() {
+        let mut q = DelayQueue::new(8, Duration::from_secs(10));
+        let w = Waiting::Proof {
+            member: MemberId([3; 20]),
+            global_time: GlobalTime(4),
+        };
+        let t0 = Instant::from_secs(1);
+        let first = q.push(t0, addr(), Bytes::from_static(b"p"), w, None);
+        assert_eq!(first, Pushed::QueuedRequest);
+        let woken = q.wake(&Wake::Permission);
+        assert_eq!(woken.len(), 1);
+        // Still not allowed: it waits again, without a second request.
+        let again = q.push(
+            t0,
+            addr(),
+            Bytes::from_static(b"p"),
+            w,
+            Some(woken[0].deadline),
+        );
+        assert_eq!(again, Pushed::Queued);
     }
 
     #[test]

@@ -411,7 +411,7 @@ impl Node {
         value: Option<&Bytes>,
     ) -> Result<(), NodeError> {
         let room = self.reconcile_room(community, peer);
-        let config = &self.config.sync;
+        let budget = self.config.sync.reconcile_budget;
         let Some(c) = self.communities.get_mut(&community) else {
             return Ok(());
         };
@@ -437,15 +437,12 @@ impl Node {
             s.stats.reconcile_completed += 1;
             return Ok(());
         }
-        let outcome = reconcile::process(
-            &*self.store,
-            &mut s.index,
-            &config.reconcile,
-            &message,
-            room,
-            config.reconcile_budget,
-        )?;
-        s.stats.reconcile_packets += outcome.packets.len() as u64;
+        let Some(outcome) = self.reconcile_servable(community, &message, room, budget)? else {
+            return Ok(());
+        };
+        if let Some(c) = self.communities.get_mut(&community) {
+            c.sync.stats.reconcile_packets += outcome.packets.len() as u64;
+        }
         let fetch = outcome.prefer_bloom();
         // The other side is proven: it answered our request.
         for p in outcome.packets {

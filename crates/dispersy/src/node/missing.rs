@@ -71,7 +71,7 @@ impl Node {
                 }
                 out
             }
-            Some(Builtin::MissingProof(req)) => self.proof_packets(now, community, req)?,
+            Some(Builtin::MissingProof(req)) => self.proof_answer(community, req)?,
             _ => Vec::new(),
         };
         if packets.is_empty() {
@@ -90,17 +90,6 @@ impl Node {
             self.send(now, Some(community), inc.source, p, gate);
         }
         Ok(())
-    }
-
-    /// The packets proving that the message a missing-proof names was allowed.
-    fn proof_packets(
-        &mut self,
-        _now: Instant,
-        _community: crate::ids::CommunityId,
-        _req: &crate::wire::builtin::MissingProof,
-    ) -> Result<Vec<Bytes>, NodeError> {
-        // The permission timeline supplies proofs; without grants there is nothing to prove.
-        Ok(Vec::new())
     }
 
     /// Asks peers for a master key we only know by id, at most every `master_fetch_interval`.

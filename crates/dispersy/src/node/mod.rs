@@ -49,19 +49,23 @@
 //! each message we create, so a spoofer cannot make us send more than we would anyway). Refused
 //! sends are counted as [`DropReason::Amplification`].
 
+mod command;
 mod community;
 mod create;
 mod delay;
+mod destroy;
 mod event;
 mod fast_sync;
 mod keys;
 mod missing;
+mod permission;
 mod pipeline;
 mod signature;
 mod stats;
 mod status;
 mod sync;
 mod sync_state;
+mod undo;
 mod walk;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -73,7 +77,9 @@ use bytes::Bytes;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
+pub use command::{Founded, founder_permissions};
 pub use event::{Delivered, Event, Transmit};
+pub use permission::MessageState;
 pub use signature::SignatureDecision;
 pub use stats::{Counters, DropReason, Traffic};
 pub use status::{
@@ -125,6 +131,8 @@ pub struct Config {
     pub max_bootstrap: usize,
     /// Bloom-filter synchronization, fast catch-up and reconciliation.
     pub sync: SyncConfig,
+    /// Bounds of each community's permission timeline.
+    pub timeline: crate::timeline::Config,
 }
 
 impl Default for Config {
@@ -143,6 +151,7 @@ impl Default for Config {
             bootstrap_interval: Duration::from_secs(300),
             max_bootstrap: 64,
             sync: SyncConfig::default(),
+            timeline: crate::timeline::Config::default(),
         }
     }
 }
@@ -412,6 +421,7 @@ impl Node {
         let state = CommunityState::new(Arc::new(def), global_time, walker, &self.config);
         self.communities.insert(id, state);
         self.sync_joined(id)?;
+        self.load_timeline(id)?;
         self.ensure_identity(now, id)?;
         self.inject_bootstrap(now, id, true);
         self.report_peer_changes(now, id);

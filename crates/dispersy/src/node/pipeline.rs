@@ -27,7 +27,7 @@ use super::event::{Delivered, Event};
 use super::stats::DropReason;
 use super::{Gate, Node, NodeError};
 use crate::community::MetaMessage;
-use crate::community::policy::{Distribution, Resolution};
+use crate::community::policy::Distribution;
 use crate::crypto::{self, BatchItem, PublicKey};
 use crate::ids::{CommunityId, GlobalTime, MemberId, MessageId, MetaId, SequenceNumber};
 use crate::store::{self, Order, RangeQuery, StoredMessage, Undone};
@@ -411,6 +411,9 @@ impl Node {
                 if matches!(waiting, Waiting::Sequence { .. }) {
                     self.sync_delayed(now, &inc);
                 }
+                if matches!(waiting, Waiting::Proof { .. }) && inc.deadline.is_none() {
+                    self.push_proofs(&inc)?;
+                }
                 self.delay_raw(now, inc.community, raw, waiting, request);
                 Ok(())
             }
@@ -426,6 +429,9 @@ impl Node {
         let Some(c) = self.communities.get(&inc.community) else {
             return Ok(Verdict::Drop(DropReason::UnknownCommunity, None));
         };
+        if let Some(v) = self.destroyed_verdict(inc, meta) {
+            return Ok(v);
+        }
         let packet = &inc.packet;
         let gt = packet.global_time();
         let Some(author) = packet.author().map(PublicKey::member_id) else {
@@ -454,7 +460,8 @@ impl Node {
         let mut plan = Plan::default();
         if let Some(existing) = self.store.message(&inc.community, &id)? {
             if existing.packet == *packet.bytes() {
-                return Ok(Verdict::Drop(DropReason::Duplicate, None));
+                let reply = self.undo_reply(&inc.community, &existing)?;
+                return Ok(Verdict::Drop(DropReason::Duplicate, reply));
             }
             if packet.bytes()[..] < existing.packet[..] {
                 plan.replace = true;
@@ -488,6 +495,9 @@ impl Node {
                 let reply = (history == 1).then(|| newest[0].packet.clone());
                 return Ok(Verdict::Drop(DropReason::LastSyncOlder, reply));
             }
+        }
+        if let Some(v) = self.check_undo(inc, meta)? {
+            return Ok(v);
         }
         if let Some(v) = self.check_permission(inc, meta) {
             return Ok(v);
@@ -603,30 +613,10 @@ impl Node {
         Ok(newest)
     }
 
-    /// `None` when the author may create this message; otherwise what to do with it.
-    ///
-    /// Until the timeline lands, only the master holds linear permissions.
+    /// `None` when the author may create this message; otherwise what to do with it (see
+    /// `permission.rs`).
     pub(crate) fn check_permission(&self, inc: &Incoming, meta: &MetaMessage) -> Option<Verdict> {
-        let c = self.communities.get(&inc.community)?;
-        let linear = match &meta.resolution {
-            Resolution::Public => false,
-            Resolution::Linear => true,
-            Resolution::Dynamic { policies } => {
-                policies.first() == Some(&crate::community::policy::ResolutionPolicy::Linear)
-            }
-        };
-        if !linear {
-            return None;
-        }
-        let author = inc.packet.author()?.member_id();
-        let master = c.def.id();
-        if MemberId(master.0) == author {
-            return None;
-        }
-        Some(Verdict::Delay(Waiting::Proof {
-            member: author,
-            global_time: inc.packet.global_time(),
-        }))
+        self.permission_verdict(inc, meta)
     }
 
     /// Stores an accepted synced message and does everything that follows from it.
@@ -662,9 +652,7 @@ impl Node {
                 usize::MAX,
             )?;
             for m in doomed {
-                if self.store.delete_message(&community, &m.id())? {
-                    self.sync_removed(&m);
-                }
+                self.delete_stored(&community, &m)?;
             }
         }
         let replaced = if plan.replace {
@@ -677,10 +665,10 @@ impl Node {
         } else {
             self.store.insert_message(&stored)?
         };
+        if let Some(old) = replaced {
+            self.forget(community, &old)?;
+        }
         if stored_ok {
-            if let Some(old) = &replaced {
-                self.sync_removed(old);
-            }
             self.sync_stored(&stored, source);
         }
         if !stored_ok && !plan.replace {
@@ -692,9 +680,7 @@ impl Node {
             let second = stored.second_member;
             let all = self.last_sync_history(&community, meta.id, author, second, u16::MAX)?;
             for old in all.into_iter().skip(usize::from(history)) {
-                if self.store.delete_message(&community, &old.id())? {
-                    self.sync_removed(&old);
-                }
+                self.delete_stored(&community, &old)?;
             }
         }
         let Some(c) = self.communities.get_mut(&community) else {
@@ -721,7 +707,7 @@ impl Node {
                 },
             ));
         }
-        Ok(())
+        self.after_store(community, &stored, packet, meta, source)
     }
 
     fn learn_master(&mut self, community: CommunityId, packet: &Packet) {
@@ -809,7 +795,9 @@ impl Node {
                 member: inc.packet.author()?.clone(),
             }),
             Waiting::Message(id) => {
-                let key = self.lookup_key(&id.member)?;
+                let key = self
+                    .lookup_key(&id.member)
+                    .or_else(|| super::undo::target_key(inc))?;
                 Builtin::MissingMessage(MissingMessage {
                     member: key,
                     global_times: vec![id.global_time],

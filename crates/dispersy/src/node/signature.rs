@@ -121,6 +121,7 @@ impl Node {
         m.payload
             .validate(payload)
             .map_err(|e| CommandError::BadPayload(e.to_string()))?;
+        self.check_create_as(&community, &m, &[self.member_id(), second.member_id()])?;
         if self.signatures.outgoing.len() >= MAX_PENDING {
             return Err(CommandError::Invalid(
                 "too many signature requests outstanding".into(),

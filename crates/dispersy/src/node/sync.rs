@@ -48,12 +48,12 @@ use super::sync_state::{RequesterCounters, SyncState, SyncStatus};
 use super::{CommunityId, Gate, Node, NodeError};
 use crate::ids::{GlobalTime, MemberId, MetaId};
 use crate::store::StoredMessage;
-use crate::sync::SyncError;
 use crate::sync::hello::{SyncHello, SyncSummary};
 use crate::sync::reconcile::{self, Message};
-use crate::sync::respond::{Limits, respond};
+use crate::sync::respond::{Limits, respond_with};
 use crate::sync::size::RequestShape;
 use crate::sync::strategy::ClaimInput;
+use crate::sync::{FingerprintIndex, Policies, SyncError};
 use crate::time::Instant;
 use crate::walker;
 use crate::wire::builtin::{Builtin, IntroductionRequest, IntroductionResponse, WalkerStyle};
@@ -269,35 +269,28 @@ impl Node {
         let allowance = usize::try_from(allowance)
             .unwrap_or(usize::MAX)
             .saturating_sub(reserve + response_len(response) + SUMMARY_RESERVE);
-        let config = &self.config.sync;
-        let Some(c) = self.communities.get_mut(&community) else {
-            return Ok(Vec::new());
+        let settings = match self.communities.get(&community) {
+            Some(c) if c.def.settings().bloom_sync => c.def.settings().clone(),
+            _ => return Ok(Vec::new()),
         };
-        if !c.def.settings().bloom_sync {
-            return Ok(Vec::new());
-        }
         let mut packets = Vec::new();
         let mut used = 0usize;
         let mut fetch = None;
         if let Some(block) = &request.sync {
             let limits = match theirs {
-                Some(h) if h.fast => Limits::asked(h.budget, config.max_response_budget, allowance),
+                Some(h) if h.fast => {
+                    Limits::asked(h.budget, self.config.sync.max_response_budget, allowance)
+                }
                 _ => Limits {
-                    budget: c.def.settings().sync_response_limit,
+                    budget: settings.sync_response_limit,
                     ..Limits::classic(allowance)
                 },
             };
-            let global_time = c.global_time;
-            let policies = &c.sync.policies;
-            match respond(
-                &*self.store,
-                &community,
-                policies,
-                global_time,
-                block,
-                &limits,
-                &mut self.rng,
-            ) {
+            let answer = self.respond_servable(community, block, &limits);
+            let Some(c) = self.communities.get_mut(&community) else {
+                return Ok(Vec::new());
+            };
+            match answer {
                 Ok(r) => {
                     let s = &mut c.sync.stats;
                     s.responses += 1;
@@ -325,21 +318,26 @@ impl Node {
         if let Some(value) = value {
             match Message::decode(value) {
                 Ok(message) => {
-                    c.sync.stats.reconcile_bytes_received += value.len() as u64;
-                    c.sync.progress.on_reconcile_start(requester, &message, now);
                     let header = if response.extensions.is_empty() { 6 } else { 3 };
-                    let room = config
+                    let room = self
+                        .config
+                        .sync
                         .datagram_budget
                         .saturating_sub(response_len(response) + header);
-                    let budget = config.reconcile_budget.min(allowance.saturating_sub(used));
-                    let mut outcome = reconcile::process(
-                        &*self.store,
-                        &mut c.sync.index,
-                        &config.reconcile,
-                        &message,
-                        room,
-                        budget,
-                    )?;
+                    let budget = self
+                        .config
+                        .sync
+                        .reconcile_budget
+                        .min(allowance.saturating_sub(used));
+                    let outcome = self.reconcile_servable(community, &message, room, budget)?;
+                    let Some(c) = self.communities.get_mut(&community) else {
+                        return Ok(Vec::new());
+                    };
+                    let Some(mut outcome) = outcome else {
+                        return Ok(packets);
+                    };
+                    c.sync.stats.reconcile_bytes_received += value.len() as u64;
+                    c.sync.progress.on_reconcile_start(requester, &message, now);
                     if outcome.prefer_bloom() {
                         // Far apart: end the session; whichever side is behind catches up
                         // with Bloom filters (we fetch the differing ranges from a fast peer).
@@ -359,9 +357,10 @@ impl Node {
                     packets.extend(outcome.packets);
                 }
                 Err(_) => {
-                    c.sync.stats.refused += 1;
-                    c.stats.drop(DropReason::Invalid("reconcile"));
-                    self.stats.drop(DropReason::Invalid("reconcile"));
+                    if let Some(c) = self.communities.get_mut(&community) {
+                        c.sync.stats.refused += 1;
+                    }
+                    self.count_drop(Some(community), DropReason::Invalid("reconcile"));
                 }
             }
         }
@@ -369,6 +368,77 @@ impl Node {
             self.fetch_ranges(now, community, requester, &ranges);
         }
         Ok(packets)
+    }
+
+    /// Whether a stored message may be sent to a peer that lacks it: not when our permissions
+    /// disallow it (a revoke or policy change after we stored it, an ineffective permission
+    /// message, an undo of a disallowed target). The peer could only refuse such a packet, and
+    /// Bloom sync would send it again every round.
+    pub(crate) fn servable(&self, community: CommunityId, m: &StoredMessage) -> bool {
+        self.state_of(community, m)
+            .is_ok_and(|s| s != super::MessageState::Disallowed)
+    }
+
+    /// [`respond_with`] over our store, sending only what is [`Node::servable`].
+    fn respond_servable(
+        &mut self,
+        community: CommunityId,
+        block: &crate::wire::builtin::SyncBlock,
+        limits: &Limits,
+    ) -> Result<crate::sync::Response, SyncError> {
+        let Some(c) = self.communities.get(&community) else {
+            return Ok(crate::sync::Response::default());
+        };
+        // The RNG is borrowed apart from the node the test reads; the draws are the same.
+        let mut rng = self.rng.clone();
+        let this = &*self;
+        let servable = |m: &StoredMessage| this.servable(community, m);
+        let result = respond_with(
+            &*this.store,
+            &community,
+            &c.sync.policies,
+            c.global_time,
+            block,
+            limits,
+            &mut rng,
+            &servable,
+        );
+        self.rng = rng;
+        result
+    }
+
+    /// [`reconcile::process_with`] over our store and fingerprint index, sending only what
+    /// is [`Node::servable`]. `None` for a community we left.
+    pub(crate) fn reconcile_servable(
+        &mut self,
+        community: CommunityId,
+        message: &Message,
+        room: usize,
+        budget: usize,
+    ) -> Result<Option<reconcile::Outcome>, NodeError> {
+        let Some(c) = self.communities.get_mut(&community) else {
+            return Ok(None);
+        };
+        // The index is lent out while the node is read; nothing writes meanwhile.
+        let lent = FingerprintIndex::new(community, &Policies::default(), 16);
+        let mut index = std::mem::replace(&mut c.sync.index, lent);
+        let result = {
+            let this = &*self;
+            let servable = |m: &StoredMessage| this.servable(community, m);
+            reconcile::process_with(
+                &*this.store,
+                &mut index,
+                &this.config.sync.reconcile,
+                message,
+                room,
+                budget,
+                &servable,
+            )
+        };
+        if let Some(c) = self.communities.get_mut(&community) {
+            c.sync.index = index;
+        }
+        Ok(Some(result?))
     }
 
     /// Sends the packets of a sync answer: bulk to a proven address, else within what its
@@ -534,9 +604,17 @@ impl Node {
 
     /// Sets up the sync state of a community just joined: our count of Bloom-synced messages.
     pub(crate) fn sync_joined(&mut self, community: CommunityId) -> Result<(), NodeError> {
+        self.sync_reset(community)
+    }
+
+    /// Starts the sync state over from the store (after messages were deleted behind its
+    /// back): no cached filter or fingerprints, our count read again.
+    pub(crate) fn sync_reset(&mut self, community: CommunityId) -> Result<(), NodeError> {
         let Some(c) = self.communities.get_mut(&community) else {
             return Ok(());
         };
+        c.sync.requester.forget();
+        c.sync.index.clear();
         let held = self.store.count(
             &community,
             Some(c.sync.policies.ids()),

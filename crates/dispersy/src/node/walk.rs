@@ -123,6 +123,29 @@ impl Node {
         Ok(())
     }
 
+    /// Sends an introduction-request to `address` now, outside the walk's schedule (py-ipv8's
+    /// `walk_to`). The answer makes it a verified peer at once.
+    pub fn walk_to(
+        &mut self,
+        now: Instant,
+        community: CommunityId,
+        address: SocketAddr,
+    ) -> Result<(), CommandError> {
+        self.tick(now);
+        let address = self.candidate_address(address)?;
+        let c = self
+            .communities
+            .get_mut(&community)
+            .ok_or(CommandError::UnknownCommunity(community))?;
+        let request = c
+            .walker
+            .walk_to(now, &self.shared, address, &mut self.rng)
+            .ok_or_else(|| CommandError::Invalid(format!("cannot walk to {address} now")))?;
+        self.send_introduction_request(now, community, request)?;
+        self.commit()?;
+        Ok(())
+    }
+
     fn candidate_address(&self, address: SocketAddr) -> Result<SocketAddr, CommandError> {
         let address = walker::canonical(address);
         if !walker::is_valid(address) || self.shared.addresses.is_ours(address) {

@@ -35,6 +35,17 @@ pub mod kind {
     pub const SYNC_SUMMARY: u8 = 5;
 }
 
+/// The registered name of an extension kind.
+pub fn kind_name(k: u8) -> Option<&'static str> {
+    Some(match k {
+        kind::COOKIE => "cookie",
+        kind::COOKIE_ECHO => "cookie-echo",
+        kind::SYNC_HELLO => "sync-hello",
+        kind::RECONCILE => "reconcile",
+        _ => return None,
+    })
+}
+
 /// A parsed extension block: `(kind, value)` pairs in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extensions {

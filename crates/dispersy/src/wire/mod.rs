@@ -9,14 +9,18 @@
 //!    the payload is decoded by its own type ([`builtin::Builtin`] for Dispersy's messages).
 //!
 //! Signatures are located by parsing and checked separately ([`Packet::verify`], or in bulk with
-//! [`crate::crypto::verify_batch`]). Encoding goes through [`Draft`]. The byte-by-byte format is
+//! [`crate::crypto::verify_batch`]). Encoding goes through [`Draft`]. [`dissect::dissect`] turns
+//! any datagram into a printable description (the `dispersy decode` command). The byte-by-byte format is
 //! documented in `docs/wire-format.md`.
 
 pub mod address;
 pub mod builtin;
 pub mod codec;
+pub mod dissect;
 pub mod extension;
 mod packet;
+#[cfg(test)]
+mod proptests;
 
 pub use packet::{
     AuthLayout, Authentication, Authors, Draft, EncodeError, KeyEncoding, KeyLookup, Layout,

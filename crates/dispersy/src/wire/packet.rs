@@ -487,6 +487,14 @@ pub enum EncodeError {
     /// A variable-length field is longer than its length field can say.
     #[error("{0} is too long for its length field")]
     FieldTooLong(&'static str),
+    /// A value the decoder would refuse (an empty list, an invalid range, ...).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An IPv6 address in an old-style (IPv4-only) walker message.
     #[error("{0} is IPv6, which old-style walker messages cannot carry")]
     Ipv6InOldStyle(&'static str),
@@ -572,6 +580,13 @@ impl Draft<'_> {
         let len = self.encoded_len();
         if len > MAX_PACKET_LEN {
             return Err(EncodeError::TooLarge(len));
+        }
+        if self.sequence == Some(SequenceNumber(0)) {
+            // The decoder refuses it: sequence numbers start at 1.
+            return Err(EncodeError::Invalid {
+                field: "sequence number",
+                reason: "must be at least 1",
+            });
         }
         let keys = self.keys();
         let mut out = Vec::with_capacity(len);
@@ -669,6 +684,36 @@ mod tests {
                 assert!(p.verify().is_err());
             }
         }
+    }
+
+    #[test]
+    fn sequence_number_zero_is_refused_both_ways() {
+        let k = key(1);
+        let draft = Draft {
+            prefix: prefix(),
+            message_byte: 1,
+            authors: Authors::Member(k.public(), KeyEncoding::PublicKey),
+            resolution: None,
+            global_time: GlobalTime(1),
+            sequence: Some(SequenceNumber(0)),
+            payload: b"",
+        };
+        assert!(matches!(
+            draft.encode(&[Some(&k)]),
+            Err(EncodeError::Invalid { .. })
+        ));
+        let one = Draft {
+            sequence: Some(SequenceNumber(1)),
+            ..draft.clone()
+        };
+        let mut bytes = one.encode(&[Some(&k)]).unwrap().to_vec();
+        let at = PREFIX_LEN + 1 + 2 + 74 + 8 + 3;
+        assert_eq!(bytes[at], 1);
+        bytes[at] = 0;
+        assert!(matches!(
+            Packet::parse(bytes.into(), &draft.layout(), &NoKeys),
+            Err(DecodeError::Invalid { .. })
+        ));
     }
 
     #[test]
