@@ -29,6 +29,8 @@ enum Command {
     Id(cmd::keys::IdArgs),
     /// Decode packets given as hex and print one JSON object per packet.
     Decode(cmd::decode::DecodeArgs),
+    /// Benchmarks (`bench sync`: catch-up, classic sync, near-equal stores); prints JSON.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => cmd::keys::keygen(&args),
         Command::Id(args) => cmd::keys::id(&args),
         Command::Decode(args) => cmd::decode::run(&args),
+        Command::Bench(args) => cmd::bench::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -224,7 +224,7 @@ impl Node {
             };
             let s = &mut c.sync;
             match sent {
-                Some(identifier) => {
+                Some((identifier, _)) => {
                     s.track(request.peer, identifier, Purpose::Catchup(request.id), now);
                     s.stats.catchup_requests += 1;
                 }
@@ -236,7 +236,8 @@ impl Node {
     }
 
     /// An introduction-request of ours to `peer` without advice, carrying `block` and the
-    /// extension `entries`. Returns its identifier, or `None` when the walker refused.
+    /// extension `entries`. Returns its identifier and length, or `None` when the walker
+    /// refused.
     fn send_sync_request(
         &mut self,
         now: Instant,
@@ -244,7 +245,7 @@ impl Node {
         peer: SocketAddr,
         block: Option<SyncBlock>,
         entries: Vec<(u8, Bytes)>,
-    ) -> Option<u16> {
+    ) -> Option<(u16, usize)> {
         let c = self.communities.get_mut(&community)?;
         let mut t = c.walker.walk_to(now, &self.shared, peer, &mut self.rng)?;
         let prefix = c.def.prefix();
@@ -257,8 +258,9 @@ impl Node {
         let mut payload = t.into_payload();
         payload.sync = block;
         let packet = self.walker_packet(prefix, &Builtin::IntroductionRequest(payload), true)?;
+        let len = packet.len();
         self.send(now, Some(community), peer, packet, Gate::Own);
-        Some(identifier)
+        Some((identifier, len))
     }
 
     /// The room for a `RECONCILE` value in a request of ours to `peer`.
@@ -349,13 +351,14 @@ impl Node {
         let timeout = self.config.sync.reconcile_timeout;
         let c = self.communities.get_mut(&community)?;
         let s = &mut c.sync;
-        let Some(identifier) = identifier else {
+        let Some((identifier, datagram)) = identifier else {
             s.session = None;
             return None;
         };
         s.track(peer, identifier, Purpose::Reconcile, now);
         s.stats.reconcile_messages += 1;
         s.stats.reconcile_bytes_sent += len;
+        s.stats.reconcile_datagram_bytes += datagram as u64;
         let started = s.session.map_or(now, |x| x.started);
         let rounds = s.session.map_or(0, |x| x.rounds);
         s.session = Some(Session {

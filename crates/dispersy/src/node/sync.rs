@@ -354,6 +354,7 @@ impl Node {
                     s.reconcile_bytes_sent += reply.len() as u64;
                     s.reconcile_packets += outcome.packets.len() as u64;
                     let _ = response.extensions.push(kind::RECONCILE, reply);
+                    s.reconcile_datagram_bytes += response_len(response) as u64;
                     packets.extend(outcome.packets);
                 }
                 Err(_) => {

@@ -161,6 +161,9 @@ pub struct SyncStats {
     pub reconcile_bytes_sent: u64,
     /// Bytes of the `RECONCILE` entries we received.
     pub reconcile_bytes_received: u64,
+    /// Bytes of the datagrams that carried `RECONCILE` entries we sent (whole
+    /// introduction-requests and -responses).
+    pub reconcile_datagram_bytes: u64,
     /// Rounds of our sessions (request and answer each).
     pub reconcile_rounds: u64,
     /// Message packets sent in reconciliation.
