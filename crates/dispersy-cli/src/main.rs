@@ -42,6 +42,8 @@ enum Command {
     Decode(cmd::decode::DecodeArgs),
     /// Run a tracker: answer introduction-requests of any community, introduce its peers.
     Tracker(cmd::tracker::TrackerArgs),
+    /// Benchmarks (`bench sync`: catch-up, classic sync, near-equal stores); prints JSON.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +67,7 @@ fn main() -> ExitCode {
         Command::Id(args) => cmd::keys::id(&args),
         Command::Decode(args) => cmd::decode::run(&args),
         Command::Tracker(args) => cmd::tracker::run(&args),
+        Command::Bench(args) => cmd::bench::run(&args),
     };
     match result {
         Ok(code) => code,

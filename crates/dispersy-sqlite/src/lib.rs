@@ -699,4 +699,48 @@ mod tests {
         assert_eq!(s.pending_writes, 5);
         assert_eq!(s.stored_count().unwrap(), 20);
     }
+
+    /// SQLite's `sum()` fails on 64-bit overflow; the fingerprint sums the two 32-bit halves of
+    /// the digests apart and must equal the wrapping sum whatever the digests.
+    #[test]
+    fn fingerprints_wrap_like_the_model_on_extreme_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path().join("f.db")).unwrap();
+        let c = CommunityId([1; 20]);
+        let digests = [
+            u64::MAX,
+            u64::MAX,
+            1 << 63,
+            (1 << 63) + 5,
+            u64::MAX - 1,
+            0,
+            7,
+        ];
+        let mut want = dispersy::store::Fingerprint::default();
+        for (i, d) in digests.iter().enumerate() {
+            let mut m = msg(1, i as u64 + 1, 3);
+            m.digest = *d;
+            assert!(s.insert_message(&m).unwrap());
+            want.add(*d);
+        }
+        let got = s
+            .fingerprint(&c, Some(&[MetaId(1)]), GlobalTime(1), GlobalTime(u64::MAX))
+            .unwrap();
+        assert_eq!(got, want);
+        assert_eq!(
+            s.fingerprint(&c, None, GlobalTime(1), GlobalTime(u64::MAX))
+                .unwrap(),
+            want
+        );
+        // A range of only the largest digests.
+        let mut top = dispersy::store::Fingerprint::default();
+        for d in &digests[..4] {
+            top.add(*d);
+        }
+        assert_eq!(
+            s.fingerprint(&c, None, GlobalTime(1), GlobalTime(4))
+                .unwrap(),
+            top
+        );
+    }
 }

@@ -1,8 +1,12 @@
 //! The command groups of the `dispersy` program.
 
+pub mod bench;
 pub mod client;
+pub mod decode;
 pub mod demo;
+pub mod keys;
 pub mod node;
+pub mod tracker;
 
 use tracing_subscriber::EnvFilter;
 
@@ -50,6 +54,3 @@ pub async fn termination() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
-pub mod decode;
-pub mod keys;
-pub mod tracker;

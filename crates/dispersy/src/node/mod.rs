@@ -55,6 +55,7 @@ mod create;
 mod delay;
 mod destroy;
 mod event;
+mod fast_sync;
 mod keys;
 mod missing;
 mod permission;
@@ -63,6 +64,7 @@ mod signature;
 mod stats;
 mod status;
 mod sync;
+mod sync_state;
 mod undo;
 mod walk;
 
@@ -83,6 +85,7 @@ pub use stats::{Counters, DropReason, Traffic};
 pub use status::{
     AddressStatus, CandidateStatus, CommunityWalkerStatus, TrackerStatus, WalkerStatus,
 };
+pub use sync_state::{RequesterCounters, SyncConfig, SyncStats, SyncStatus};
 
 use self::community::CommunityState;
 use self::delay::Wake;
@@ -126,6 +129,8 @@ pub struct Config {
     pub bootstrap_interval: Duration,
     /// Bootstrap addresses kept, node-wide and per community.
     pub max_bootstrap: usize,
+    /// Bloom-filter synchronization, fast catch-up and reconciliation.
+    pub sync: SyncConfig,
     /// Bounds of each community's permission timeline.
     pub timeline: crate::timeline::Config,
 }
@@ -145,6 +150,7 @@ impl Default for Config {
             tracker_walker: walker::Config::tracker(),
             bootstrap_interval: Duration::from_secs(300),
             max_bootstrap: 64,
+            sync: SyncConfig::default(),
             timeline: crate::timeline::Config::default(),
         }
     }
@@ -414,6 +420,7 @@ impl Node {
         let walker = self.new_walker(now, &def);
         let state = CommunityState::new(Arc::new(def), global_time, walker, &self.config);
         self.communities.insert(id, state);
+        self.sync_joined(id)?;
         self.load_timeline(id)?;
         self.ensure_identity(now, id)?;
         self.inject_bootstrap(now, id, true);
@@ -464,7 +471,7 @@ impl Node {
                 }
             })
             .collect();
-        if let Err(e) = self.process(now, batch) {
+        if let Err(e) = self.process(now, batch).and_then(|()| self.drive_sync(now)) {
             self.withdraw_uncommitted();
             return Err(e);
         }
@@ -483,6 +490,7 @@ impl Node {
         for id in ids {
             self.expire_delayed(now, id);
             self.fetch_master_if_needed(now, id);
+            self.sync_timeout(now, id);
             // Only walkers whose step or request timeout is due: with many communities, timers
             // fire often, and each walker pass compares the whole candidate table.
             let due = self
@@ -494,6 +502,7 @@ impl Node {
                 self.walk_timeout(now, id)?;
             }
         }
+        self.drive_sync(now)?;
         self.commit()
     }
 
