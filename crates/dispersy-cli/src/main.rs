@@ -8,7 +8,6 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tracing_subscriber::EnvFilter;
 
 mod cmd;
 
@@ -23,6 +22,18 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// A tracker and five nodes on loopback in a microblog community, converging live.
+    Demo(cmd::demo::DemoArgs),
+    /// Run a node: UDP, the SQLite store, the REST API and the web dashboard.
+    Node(cmd::node::NodeArgs),
+    /// Post a message through a running node.
+    Post(cmd::client::PostArgs),
+    /// List (or follow) a community's messages on a running node.
+    Messages(cmd::client::MessagesArgs),
+    /// A running node's candidates per community.
+    Peers(cmd::client::PeersArgs),
+    /// A running node's identity, addresses, communities and traffic.
+    Status(cmd::client::StatusArgs),
     /// Generate a member key and print its member id.
     Keygen(cmd::keys::KeygenArgs),
     /// Print the member id and public key of a key file.
@@ -31,22 +42,35 @@ enum Command {
     Decode(cmd::decode::DecodeArgs),
     /// Run simulations: `dispersy sim run FILE`.
     Sim(cmd::sim::SimArgs),
+    /// Run a tracker: answer introduction-requests of any community, introduce its peers.
+    Tracker(cmd::tracker::TrackerArgs),
+    /// Benchmarks (`bench sync`: catch-up, classic sync, near-equal stores); prints JSON.
+    Bench(cmd::bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
-    // Logs go to stderr so stdout stays machine-readable; RUST_LOG picks the level.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // Logs go to stderr so stdout stays machine-readable; RUST_LOG picks the level. The node,
+    // the tracker and the demo set up their own (the node's level comes from its configuration).
+    if !matches!(
+        cli.command,
+        Command::Node(_) | Command::Demo(_) | Command::Tracker(_)
+    ) {
+        cmd::init_logging(false, "warn");
+    }
     let result = match cli.command {
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Node(args) => cmd::node::run(args),
+        Command::Post(args) => cmd::client::post(&args),
+        Command::Messages(args) => cmd::client::messages(&args),
+        Command::Peers(args) => cmd::client::peers(&args),
+        Command::Status(args) => cmd::client::status(&args),
         Command::Keygen(args) => cmd::keys::keygen(&args),
         Command::Id(args) => cmd::keys::id(&args),
         Command::Decode(args) => cmd::decode::run(&args),
         Command::Sim(args) => cmd::sim::run(&args),
+        Command::Tracker(args) => cmd::tracker::run(&args),
+        Command::Bench(args) => cmd::bench::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -12,8 +12,9 @@ use bytes::Bytes;
 use dispersy::ids::CommunityId;
 use dispersy::node::{Event, Node, Transmit};
 use dispersy::time::Instant;
+use dispersy::walker;
 use dispersy::wire::PREFIX_LEN;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::Config;
@@ -63,8 +64,10 @@ pub struct Stopped {
     pub now: Instant,
 }
 
-/// A running driver. It stops when asked ([`Driver::shutdown`], [`Handle::shutdown`]) or when
-/// the driver and every handle are dropped; dropping the driver alone does not stop it.
+/// A running driver. It stops when asked ([`Driver::shutdown`], [`Handle::shutdown`]), when
+/// the driver and every handle are dropped (dropping the driver alone does not stop it), or when
+/// its runtime shuts down; the last two without sending what is queued, but the store is
+/// committed either way.
 #[derive(Debug)]
 pub struct Driver {
     handle: Handle,
@@ -159,6 +162,14 @@ impl Driver {
             drop(trackers_tx);
         }
 
+        // The node task runs on a thread of its own and would poll its timer after the runtime
+        // shut down its time driver (a panic). A task of the runtime holds this sender: the
+        // runtime drops its tasks before it stops its drivers, so the node task learns first.
+        let (runtime_alive, runtime_gone) = oneshot::channel::<()>();
+        tasks.push(rt.spawn(async move {
+            let _alive = runtime_alive;
+            std::future::pending::<()>().await;
+        }));
         let (events_tx, _) = broadcast::channel(config.event_capacity.max(1));
         let (commands_tx, commands_rx) = mpsc::channel(config.command_capacity.max(1));
         let clock = Clock::new(config.clock_origin);
@@ -178,10 +189,17 @@ impl Driver {
             events: events_tx.downgrade(),
             sockets: sockets.iter().map(|(_, info)| *info).collect(),
             beacon: beacon_info,
-            interfaces: interfaces_rx,
+            interfaces: interfaces_rx.clone(),
             trackers: trackers_rx.clone(),
             clock,
         });
+        // The node's LAN address follows the first IPv4 socket (else the first socket).
+        let bound = sockets
+            .iter()
+            .map(|(_, info)| info.local)
+            .find(SocketAddr::is_ipv4)
+            .or_else(|| sockets.first().map(|(_, info)| info.local))
+            .expect("invariant: at least one listen socket is bound");
         let node_task = NodeTask {
             node,
             clock,
@@ -194,9 +212,12 @@ impl Driver {
             shutdown_timeout: config.shutdown_timeout,
             trackers: trackers_rx,
             told_trackers: BTreeSet::new(),
+            interfaces: interfaces_rx,
+            bound,
             communities: BTreeSet::new(),
             prefixes: prefixes_tx,
             tasks,
+            runtime_gone,
             last_timer: None,
             clamped: false,
             buf: Vec::new(),
@@ -247,6 +268,7 @@ enum Wake {
     Timer,
     Writable,
     Trackers(bool),
+    RuntimeGone,
 }
 
 /// The node task: owns the node and the send side of the sockets.
@@ -263,12 +285,18 @@ struct NodeTask {
     trackers: watch::Receiver<Resolved>,
     /// Tracker addresses the node was told about.
     told_trackers: Resolved,
+    /// The interface scans, given to the node when they change.
+    interfaces: watch::Receiver<Interfaces>,
+    /// The socket address the node's LAN address is derived from.
+    bound: SocketAddr,
     /// The joined communities, as last seen.
     communities: BTreeSet<CommunityId>,
     /// Prefixes of the joined communities, for the beacon.
     prefixes: watch::Sender<Vec<[u8; PREFIX_LEN]>>,
     /// Readers and helpers, stopped at shutdown.
     tasks: Vec<JoinHandle<()>>,
+    /// Completes (with an error) when the runtime drops its tasks: it is shutting down.
+    runtime_gone: oneshot::Receiver<()>,
     /// When the timer last fired.
     last_timer: Option<Instant>,
     /// Whether the armed deadline was postponed by the spin guard.
@@ -292,6 +320,7 @@ fn poll_writable(out: &[Outbound], cx: &mut Context<'_>) -> Poll<()> {
 impl NodeTask {
     async fn run(mut self) -> Stopped {
         let now = self.clock.now();
+        self.tell_interfaces();
         self.trackers_changed(now);
         self.communities_changed();
         self.drain_output();
@@ -306,17 +335,30 @@ impl NodeTask {
                 timer.as_mut().reset(d);
             }
             let sending = self.out.iter().any(|o| o.queued() > 0);
+            // The runtime's end is checked before anything else is polled (the timer must not
+            // be); the other sources are polled in random order, fairly.
             let wake = tokio::select! {
-                command = self.commands.recv() => Wake::Command(command),
-                n = self.inbound.recv_many(&mut self.buf, self.burst), if inbound_open => {
-                    Wake::Datagrams(n)
-                }
-                () = &mut timer, if deadline.is_some() => Wake::Timer,
-                () = poll_fn(|cx| poll_writable(&self.out, cx)), if sending => Wake::Writable,
-                changed = self.trackers.changed(), if trackers_open => {
-                    Wake::Trackers(changed.is_ok())
-                }
+                biased;
+                _ = &mut self.runtime_gone => Wake::RuntimeGone,
+                wake = async {
+                    tokio::select! {
+                        command = self.commands.recv() => Wake::Command(command),
+                        n = self.inbound.recv_many(&mut self.buf, self.burst), if inbound_open => {
+                            Wake::Datagrams(n)
+                        }
+                        () = &mut timer, if deadline.is_some() => Wake::Timer,
+                        () = poll_fn(|cx| poll_writable(&self.out, cx)), if sending => {
+                            Wake::Writable
+                        }
+                        changed = self.trackers.changed(), if trackers_open => {
+                            Wake::Trackers(changed.is_ok())
+                        }
+                    }
+                } => wake,
             };
+            // Interface changes are rare and need no wake-up of their own: the node wakes for
+            // its walk at least every few seconds.
+            self.interfaces_changed();
             let m = &self.metrics;
             Counters::inc(&m.wakeups);
             match wake {
@@ -331,6 +373,11 @@ impl NodeTask {
                 // Every handle is gone: nobody can ask for the node any more, and the runtime
                 // may be shutting down, so stop without waiting on timers.
                 Wake::Command(None) => break false,
+                // Without timers too; the store is still committed.
+                Wake::RuntimeGone => {
+                    tracing::warn!("the runtime shut down under a running driver");
+                    break false;
+                }
                 Wake::Datagrams(0) => {
                     tracing::warn!("every socket reader stopped; the node no longer receives");
                     inbound_open = false;
@@ -438,6 +485,28 @@ impl NodeTask {
     fn reachable(&self, addr: &SocketAddr) -> bool {
         let to = socket::canonical(*addr);
         self.out.iter().any(|o| o.serves(&to))
+    }
+
+    /// Gives the node the latest interface scan, when it changed since the last time.
+    fn interfaces_changed(&mut self) {
+        // An error means no more scans will come (scanning once at start).
+        if self.interfaces.has_changed().unwrap_or(false) {
+            self.tell_interfaces();
+        }
+    }
+
+    /// Gives the node the latest interface scan.
+    fn tell_interfaces(&mut self) {
+        let interfaces = self
+            .interfaces
+            .borrow_and_update()
+            .networks()
+            .map(|(ip, prefix_len)| walker::Interface::new(ip, prefix_len))
+            .collect();
+        self.node.set_interfaces(walker::LocalInterfaces {
+            bound: self.bound,
+            interfaces,
+        });
     }
 
     /// Tells the node about tracker addresses it has not heard of: node-wide bootstrap

@@ -42,7 +42,10 @@
 //!   `try_send_to`; a datagram the kernel cannot take waits in the socket's bounded send queue.
 //! - **Helpers**: a periodic interface scan ([`interfaces`]), tracker name resolution
 //!   ([`trackers`]) and, when enabled, LAN beacons ([`beacon`]). They wake the node task only
-//!   when what they found changed.
+//!   when what they found changed, and the interface scan not even then: the node gets a changed
+//!   scan (`Node::set_interfaces`, from which it derives its LAN address) at its next wake-up,
+//!   at most one walk step later. Resolved trackers become bootstrap addresses of every
+//!   community (`Node::add_bootstrap`).
 //!
 //! # Time
 //!

@@ -6,8 +6,10 @@
 //! successful one is refreshed on a long interval, so a tracker that moves is followed.
 //!
 //! The union of everything resolved is published (see [`crate::Handle::trackers`]); the driver
-//! tells the node about each address (for now as a peer of every joined community, with
-//! `Node::add_peer`).
+//! tells the node about each address once, as a bootstrap address of every community, joined
+//! now or later (`Node::add_bootstrap`: a candidate flagged as a tracker, which the walk visits
+//! at most every 57.5 s, every 10 s while a community has few verified candidates, and never
+//! introduces to others).
 
 use std::collections::BTreeSet;
 use std::fmt;

@@ -108,3 +108,37 @@ async fn a_handle_can_stop_the_driver() {
         .unwrap();
     assert_eq!(stopped.node.communities().count(), 1);
 }
+
+/// A runtime dropped under a running driver (an application that returns early, a failing
+/// test) while something still holds a handle: the node task, on a thread of its own, stops
+/// without touching the runtime's timers (polling one then panics) and commits the store.
+#[test]
+fn a_runtime_dropped_under_a_running_driver_stops_it() {
+    for round in 0..6 {
+        let (store, log) = SlowStore::new(Duration::ZERO);
+        let runtime = if round % 2 == 0 {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        .unwrap();
+        let handle = runtime.block_on(async {
+            let driver = start(4, Box::new(store), config(&["127.0.0.1:0"])).await;
+            driver.handle().clone()
+        });
+        let commits = log.commits.load(Ordering::SeqCst);
+        // Waits for the node task, which runs on the runtime's blocking pool.
+        drop(runtime);
+        assert_eq!(
+            log.commits.load(Ordering::SeqCst),
+            commits + 1,
+            "round {round}: the node task stopped through its final commit"
+        );
+        assert!(handle.is_stopped());
+    }
+}

@@ -1,4 +1,5 @@
-//! Trackers given by name are resolved and become peers of the communities the node joins.
+//! Trackers given by name are resolved and become bootstrap addresses of the communities the
+//! node joins; the node learns its LAN address from the driver.
 
 #![allow(clippy::unwrap_used)]
 
@@ -35,6 +36,20 @@ async fn named_trackers_become_peers() {
         }
     })
     .await;
+
+    let (bootstrap, lan) = handle
+        .call(|n, _| {
+            let status = n.walker_status();
+            (status.bootstrap, status.addresses[0].lan)
+        })
+        .await
+        .unwrap();
+    assert_eq!(bootstrap, [want], "a bootstrap address, not a plain peer");
+    assert_eq!(
+        lan,
+        node.local_addrs()[0],
+        "the bound address is our LAN address"
+    );
 
     // So a new post reaches it.
     handle

@@ -32,6 +32,12 @@
 //! locked. Two nodes can never interleave writes in one file. Exclusive mode also keeps SQLite's
 //! WAL index in private memory, so no `-shm` file is needed.
 //!
+//! Those locks are POSIX advisory locks: they belong to the process, and closing *any*
+//! descriptor of the file releases all of them. So a second open of a file this process already
+//! holds is refused before the file is touched at all (even reading its header would close a
+//! descriptor and let other processes in); the stores open in a process are kept in a small
+//! registry for this.
+//!
 //! # Opening is cheap and careful
 //!
 //! Before SQLite touches the file, its header is checked: a non-SQLite file, a truncated file, a
@@ -59,6 +65,7 @@ mod store;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use dispersy::ids::CommunityId;
@@ -112,6 +119,9 @@ pub struct Stats {
 #[derive(Debug)]
 pub struct SqliteStore {
     conn: Connection,
+    /// This process's claim on the file; declared after `conn`, so it is released only once the
+    /// connection is closed.
+    _claim: Option<Claim>,
     path: Option<PathBuf>,
     options: Options,
     /// A write transaction is open (begun lazily by the first write since the last commit).
@@ -130,6 +140,53 @@ pub struct SqliteStore {
 /// Bound of [`SqliteStore::known_communities`]; the set is cleared when it would grow past it.
 const MAX_KNOWN_COMMUNITIES: usize = 1024;
 
+/// The database files the stores of this process have open, by canonical path (see the crate
+/// docs: a second open must not touch a file we hold).
+static OPEN_FILES: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// One store's entry in [`OPEN_FILES`], removed when dropped.
+#[derive(Debug)]
+struct Claim(PathBuf);
+
+impl Claim {
+    /// Claims `path` (whose parent directory exists), or reports that this process holds it.
+    fn take(path: &Path) -> Result<Claim, StoreError> {
+        let io = |e: std::io::Error| StoreError::Backend(format!("{}: {e}", path.display()));
+        // Resolve links and relative parts without opening the file.
+        let canonical = match std::fs::canonicalize(path) {
+            Ok(p) => p,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let name = path.file_name().ok_or_else(|| {
+                    StoreError::Backend(format!("{}: not a file name", path.display()))
+                })?;
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                std::fs::canonicalize(parent.unwrap_or(Path::new(".")))
+                    .map_err(io)?
+                    .join(name)
+            }
+            Err(e) => return Err(io(e)),
+        };
+        let mut open = OPEN_FILES.lock().unwrap_or_else(PoisonError::into_inner);
+        if !open.insert(canonical.clone()) {
+            return Err(StoreError::Backend(format!(
+                "{}: database is locked: this process has it open already (is another node \
+                 using this data directory?)",
+                path.display()
+            )));
+        }
+        Ok(Claim(canonical))
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        OPEN_FILES
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.0);
+    }
+}
+
 impl SqliteStore {
     /// Opens (or creates) the store at `path` with default [`Options`], creating parent
     /// directories.
@@ -144,12 +201,17 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| StoreError::Backend(format!("{}: {e}", parent.display())))?;
         }
+        let claim = Claim::take(path)?;
         schema::check_header(path)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).sql()?;
-        SqliteStore::init(conn, Some(path.to_path_buf()), options)
+        let mut store = SqliteStore::init(conn, Some(path.to_path_buf()), options)?;
+        // Held from before the header was read; on failure it is released after the connection
+        // closed (`init` drops it first).
+        store._claim = Some(claim);
+        Ok(store)
     }
 
     /// A store in memory, for tests and tools; nothing survives it.
@@ -200,6 +262,7 @@ impl SqliteStore {
         conn.execute_batch("BEGIN EXCLUSIVE; COMMIT;").sql()?;
         let mut store = SqliteStore {
             conn,
+            _claim: None,
             path,
             options,
             in_transaction: false,
@@ -635,5 +698,49 @@ mod tests {
         assert!(s.in_transaction);
         assert_eq!(s.pending_writes, 5);
         assert_eq!(s.stored_count().unwrap(), 20);
+    }
+
+    /// SQLite's `sum()` fails on 64-bit overflow; the fingerprint sums the two 32-bit halves of
+    /// the digests apart and must equal the wrapping sum whatever the digests.
+    #[test]
+    fn fingerprints_wrap_like_the_model_on_extreme_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(dir.path().join("f.db")).unwrap();
+        let c = CommunityId([1; 20]);
+        let digests = [
+            u64::MAX,
+            u64::MAX,
+            1 << 63,
+            (1 << 63) + 5,
+            u64::MAX - 1,
+            0,
+            7,
+        ];
+        let mut want = dispersy::store::Fingerprint::default();
+        for (i, d) in digests.iter().enumerate() {
+            let mut m = msg(1, i as u64 + 1, 3);
+            m.digest = *d;
+            assert!(s.insert_message(&m).unwrap());
+            want.add(*d);
+        }
+        let got = s
+            .fingerprint(&c, Some(&[MetaId(1)]), GlobalTime(1), GlobalTime(u64::MAX))
+            .unwrap();
+        assert_eq!(got, want);
+        assert_eq!(
+            s.fingerprint(&c, None, GlobalTime(1), GlobalTime(u64::MAX))
+                .unwrap(),
+            want
+        );
+        // A range of only the largest digests.
+        let mut top = dispersy::store::Fingerprint::default();
+        for d in &digests[..4] {
+            top.add(*d);
+        }
+        assert_eq!(
+            s.fingerprint(&c, None, GlobalTime(1), GlobalTime(4))
+                .unwrap(),
+            top
+        );
     }
 }

@@ -23,9 +23,15 @@ use bytes::Bytes;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
+use crate::community::Definition;
+use crate::community::policy::{Authentication, Distribution};
+use crate::crypto::PrivateKey;
+use crate::ids::{GlobalTime, MetaId, SequenceNumber};
 use crate::node::{Event, Node};
+use crate::store::{self, StoredMessage, Undone};
 use crate::time::Instant;
 use crate::walker::{Interface, LocalInterfaces};
+use crate::wire::{Authors, Draft, KeyEncoding};
 
 /// First port handed out; node `i` listens on `BASE_PORT + i`.
 pub const BASE_PORT: u16 = 20_000;
@@ -323,4 +329,77 @@ impl Network {
         let until = self.now + d;
         self.run_until(until);
     }
+}
+
+/// How [`bundles`] makes its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BundleShape {
+    /// Messages in total; author `i % authors` writes message `i`.
+    pub count: usize,
+    /// Payload bytes of each (random bytes).
+    pub payload_len: usize,
+    /// Consecutive messages sharing one global time (1: every message its own).
+    pub per_global_time: usize,
+    /// Global time of the first message.
+    pub first: GlobalTime,
+}
+
+/// `shape.count` signed messages of one meta-message of `def`, written in turn by `authors`, as
+/// a node would store them: numbered per author when the meta-message has sequence numbers, each
+/// author's global times increasing. For filling stores directly in tests and benchmarks.
+///
+/// Panics when the meta-message is unknown, is not member-authenticated, or a message does not
+/// encode (test support).
+pub fn bundles<R: Rng + ?Sized>(
+    def: &Definition,
+    meta: MetaId,
+    authors: &[PrivateKey],
+    shape: BundleShape,
+    rng: &mut R,
+) -> Vec<StoredMessage> {
+    let m = def.meta(meta).expect("the meta-message exists");
+    let encoding = match m.authentication {
+        Authentication::Member { encoding } => encoding,
+        _ => KeyEncoding::PublicKey,
+    };
+    let sequenced = matches!(
+        m.distribution,
+        Distribution::FullSync {
+            sequence_numbers: true,
+            ..
+        }
+    );
+    let per = shape.per_global_time.clamp(1, authors.len().max(1));
+    let mut payload = vec![0u8; shape.payload_len];
+    (0..shape.count)
+        .map(|i| {
+            let author = &authors[i % authors.len()];
+            let k = i / authors.len();
+            let global_time = GlobalTime(shape.first.0 + (i / per) as u64);
+            let sequence = sequenced.then(|| SequenceNumber(k as u32 + 1));
+            rng.fill_bytes(&mut payload);
+            let packet = Draft {
+                prefix: def.prefix(),
+                message_byte: meta.0,
+                authors: Authors::Member(author.public(), encoding),
+                resolution: None,
+                global_time,
+                sequence,
+                payload: &payload,
+            }
+            .encode(&[Some(author)])
+            .expect("a test message encodes");
+            StoredMessage {
+                community: def.id(),
+                meta,
+                member: author.member_id(),
+                global_time,
+                sequence,
+                second_member: None,
+                digest: store::digest(&packet),
+                packet,
+                undone: Undone::No,
+            }
+        })
+        .collect()
 }

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -187,6 +187,8 @@ pub struct CommitLog {
     pub commits: AtomicU64,
     /// Messages stored as of the last commit.
     pub committed_messages: AtomicU64,
+    /// While set, every commit fails (a full disk); the writes stay in the store.
+    pub fail: AtomicBool,
 }
 
 /// A MemStore whose commits take `delay` (a disk that fsyncs slowly) and that tracks what is
@@ -329,6 +331,9 @@ impl Store for SlowStore {
     fn commit(&mut self) -> Result<(), StoreError> {
         // A disk that takes its time (blocking, as a real fsync does).
         std::thread::sleep(self.delay);
+        if self.log.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("disk full (a test store)".into()));
+        }
         self.inner.commit()?;
         self.log.pending.store(0, Ordering::SeqCst);
         self.log.commits.fetch_add(1, Ordering::SeqCst);

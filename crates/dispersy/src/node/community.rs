@@ -8,6 +8,7 @@ use super::Config;
 use super::delay::DelayQueue;
 use super::permission::PermissionState;
 use super::stats::Counters;
+use super::sync_state::SyncState;
 use crate::community::Definition;
 use crate::crypto::PrivateKey;
 use crate::ids::{GlobalTime, MemberId};
@@ -37,6 +38,8 @@ pub(crate) struct CommunityState {
     pub(crate) master_private: Option<PrivateKey>,
     /// When we last asked a peer for the master key.
     pub(crate) master_requested: Option<Instant>,
+    /// Bloom-filter sync, catch-up, reconciliation and progress.
+    pub(crate) sync: SyncState,
     /// The permission timeline and the destruction acted upon.
     pub(crate) permission: PermissionState,
 }
@@ -48,11 +51,17 @@ impl CommunityState {
         walker: Walker,
         config: &Config,
     ) -> Self {
+        // Catch-up keeps a window of responses in flight that may arrive out of order.
+        let delay_capacity = config
+            .delay_capacity
+            .max(config.sync.catchup_delay_capacity());
+        let sync = SyncState::new(&def, &config.sync);
         let permission = PermissionState::new(&def, config);
         CommunityState {
             def,
             global_time,
-            delayed: DelayQueue::new(config.delay_capacity, config.delay_timeout),
+            delayed: DelayQueue::new(delay_capacity, config.delay_timeout),
+            sync,
             stats: Counters::default(),
             walker,
             bootstrap: BTreeSet::new(),
@@ -112,10 +121,14 @@ impl CommunityState {
 
     /// The earliest timer of this community: delayed messages, the walk step, request timeouts.
     pub(crate) fn next_timeout(&self) -> Option<Instant> {
-        [self.delayed.next_deadline(), self.walker.next_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.delayed.next_deadline(),
+            self.walker.next_timeout(),
+            self.sync.next_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 

@@ -142,6 +142,7 @@ impl Node {
         }
         c.permission.timeline = timeline;
         c.permission.destroyed = c.permission.timeline.destruction().or(Some(d));
+        self.sync_reset(community)?;
         tracing::info!(%community, kept = kept.len(), "community hard-destroyed");
         Ok(())
     }

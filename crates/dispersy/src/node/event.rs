@@ -53,6 +53,11 @@ impl Delivered {
 }
 
 /// Something the application may want to know. Drain with `Node::poll_event`.
+///
+/// Events that report a change of the store (synced messages, undone, redone, destroyed) are
+/// queued as the input is processed and stay queued only if the input's commit succeeded:
+/// drained after the input, they describe what is durable. When the store fails, they are
+/// dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// A new live message.

@@ -26,8 +26,8 @@
 //! # Peers: the random walk
 //!
 //! Each joined community runs a [`walker::Walker`]: every
-//! [`walker::Config::step_interval`] (5 s) it sends an
-//! introduction-request to one candidate, answers the requests it receives with an
+//! [`walker::Config::step_interval`] (5 s; 1 s while it has few verified candidates, see
+//! [`walker::FastWalk`]) it sends an introduction-request to one candidate, answers the requests it receives with an
 //! introduction-response and a puncture-request to the peer it introduces, and punctures NATs
 //! when asked (module `walk`). The candidates that proved themselves (walk and stumble
 //! categories) are the community's verified peers: new messages are pushed to them and their
@@ -55,6 +55,7 @@ mod create;
 mod delay;
 mod destroy;
 mod event;
+mod fast_sync;
 mod keys;
 mod missing;
 mod permission;
@@ -63,6 +64,7 @@ mod signature;
 mod stats;
 mod status;
 mod sync;
+mod sync_state;
 mod undo;
 mod verified;
 mod walk;
@@ -84,6 +86,7 @@ pub use stats::{Counters, DropReason, Traffic};
 pub use status::{
     AddressStatus, CandidateStatus, CommunityWalkerStatus, TrackerStatus, WalkerStatus,
 };
+pub use sync_state::{RequesterCounters, SyncConfig, SyncStats, SyncStatus};
 pub use verified::{VerifiedCache, VerifiedStats};
 
 use self::community::CommunityState;
@@ -128,6 +131,8 @@ pub struct Config {
     pub bootstrap_interval: Duration,
     /// Bootstrap addresses kept, node-wide and per community.
     pub max_bootstrap: usize,
+    /// Bloom-filter synchronization, fast catch-up and reconciliation.
+    pub sync: SyncConfig,
     /// Bounds of each community's permission timeline.
     pub timeline: crate::timeline::Config,
 }
@@ -147,6 +152,7 @@ impl Default for Config {
             tracker_walker: walker::Config::tracker(),
             bootstrap_interval: Duration::from_secs(300),
             max_bootstrap: 64,
+            sync: SyncConfig::default(),
             timeline: crate::timeline::Config::default(),
         }
     }
@@ -426,6 +432,7 @@ impl Node {
         let walker = self.new_walker(now, &def);
         let state = CommunityState::new(Arc::new(def), global_time, walker, &self.config);
         self.communities.insert(id, state);
+        self.sync_joined(id)?;
         self.load_timeline(id)?;
         self.ensure_identity(now, id)?;
         self.inject_bootstrap(now, id, true);
@@ -476,7 +483,10 @@ impl Node {
                 }
             })
             .collect();
-        self.process(now, batch)?;
+        if let Err(e) = self.process(now, batch).and_then(|()| self.drive_sync(now)) {
+            self.withdraw_uncommitted();
+            return Err(e);
+        }
         self.commit()
     }
 
@@ -492,6 +502,7 @@ impl Node {
         for id in ids {
             self.expire_delayed(now, id);
             self.fetch_master_if_needed(now, id);
+            self.sync_timeout(now, id);
             // Only walkers whose step or request timeout is due: with many communities, timers
             // fire often, and each walker pass compares the whole candidate table.
             let due = self
@@ -503,6 +514,7 @@ impl Node {
                 self.walk_timeout(now, id)?;
             }
         }
+        self.drive_sync(now)?;
         self.commit()
     }
 
@@ -542,15 +554,44 @@ impl Node {
     /// Commits the store unconditionally (for shutdown); inputs commit on their own.
     pub fn flush(&mut self) -> Result<(), NodeError> {
         self.dirty = false;
-        self.store.commit().map_err(NodeError::from)
+        self.store.commit().map_err(|e| {
+            self.withdraw_uncommitted();
+            NodeError::from(e)
+        })
     }
 
     fn commit(&mut self) -> Result<(), NodeError> {
         if self.dirty {
-            self.store.commit()?;
+            if let Err(e) = self.store.commit() {
+                self.withdraw_uncommitted();
+                return Err(e.into());
+            }
             self.dirty = false;
         }
         Ok(())
+    }
+
+    /// After a store write or commit failed: the queued events that report a change of the
+    /// store are dropped, because the application takes them as durable (the driver broadcasts
+    /// events only after the input's commit, so a process killed after an event lost nothing it
+    /// reported). The queue holds only this input's events (the run loop drains every input).
+    /// What the store kept anyway is then stored without having been reported.
+    fn withdraw_uncommitted(&mut self) {
+        let before = self.events.len();
+        self.events.retain(|e| match e {
+            Event::Message(m) => !m.distribution.is_synced(),
+            Event::Undone { .. } | Event::Redone { .. } | Event::Destroyed { .. } => false,
+            Event::PeerChanged { .. }
+            | Event::SignatureRequested { .. }
+            | Event::SignatureCompleted { .. } => true,
+        });
+        let withdrawn = before - self.events.len();
+        if withdrawn > 0 {
+            tracing::warn!(
+                withdrawn,
+                "the store failed: events of changes it may not have kept are not reported"
+            );
+        }
     }
 
     fn lookup(&self) -> Lookup<'_> {

@@ -375,6 +375,7 @@ impl Node {
         community: CommunityId,
         m: &StoredMessage,
     ) -> Result<(), NodeError> {
+        self.sync_removed(m);
         match m.meta.0 {
             b if is_permission_byte(b) => {
                 let removed = self
@@ -630,7 +631,7 @@ impl Node {
         Ok(Some(self.state_of(*community, &m)?))
     }
 
-    fn state_of(
+    pub(crate) fn state_of(
         &self,
         community: CommunityId,
         m: &StoredMessage,

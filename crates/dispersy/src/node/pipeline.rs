@@ -370,6 +370,7 @@ impl Node {
         inc: Incoming,
         meta: &Arc<MetaMessage>,
     ) -> Result<(), NodeError> {
+        self.sync_on_packet(now, &inc);
         let verdict = self.check_synced(&inc, meta)?;
         self.apply_verdict(now, inc, verdict)
     }
@@ -403,7 +404,21 @@ impl Node {
                     verified: true,
                     deadline: inc.deadline,
                 };
-                let request = self.request_for(&inc, &waiting);
+                // A gap that catch-up is bringing anyway is not asked for.
+                let covered = match waiting {
+                    Waiting::Sequence { member, meta, .. } => {
+                        self.sync_covers_gap(inc.community, member, meta, inc.packet.global_time())?
+                    }
+                    _ => false,
+                };
+                let request = if covered {
+                    None
+                } else {
+                    self.request_for(&inc, &waiting)
+                };
+                if matches!(waiting, Waiting::Sequence { .. }) {
+                    self.sync_delayed(now, &inc);
+                }
                 if matches!(waiting, Waiting::Proof { .. }) && inc.deadline.is_none() {
                     self.push_proofs(&inc)?;
                 }
@@ -661,6 +676,9 @@ impl Node {
         if let Some(old) = replaced {
             self.forget(community, &old)?;
         }
+        if stored_ok {
+            self.sync_stored(&stored, source);
+        }
         if !stored_ok && !plan.replace {
             self.count_drop(Some(community), DropReason::Duplicate);
             return Ok(());
@@ -687,12 +705,13 @@ impl Node {
         }
         let id = stored.id();
         self.wakes.push((community, Wake::Message(id)));
-        if stored.sequence.is_some() {
+        if let Some(sequence) = stored.sequence {
             self.wakes.push((
                 community,
                 Wake::Sequence {
                     member: author,
                     meta: meta.id,
+                    sequence,
                 },
             ));
         }

@@ -33,7 +33,8 @@
 //! with what was last reported and an [`Event::PeerChanged`] goes out for each candidate that
 //! appeared, changed category or member, or went away (category "none"). Categories also change
 //! as time passes; such changes are reported at the community's next timer (a step at most
-//! [`crate::walker::Config::step_interval`] later).
+//! [`crate::walker::Config::step_interval`] later, or one fast step while the community has few
+//! verified candidates).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,7 +51,9 @@ use crate::community::Definition;
 use crate::ids::{CommunityId, GlobalTime};
 use crate::time::Instant;
 use crate::walker::{self, Category, Sender, Walker};
-use crate::wire::builtin::{Builtin, IntroductionRequest, IntroductionResponse, PunctureRequest};
+use crate::wire::builtin::{
+    Builtin, IntroductionRequest, IntroductionResponse, PunctureRequest, WalkerStyle,
+};
 use crate::wire::extension::Extensions;
 use crate::wire::{Authors, Draft, KeyEncoding, Prefix};
 
@@ -172,7 +175,8 @@ impl Node {
             walking: self.config.walker.walking && def.settings().walker,
             ..self.config.walker.clone()
         };
-        let interval = u64::try_from(config.step_interval.as_micros())
+        // A community just joined has no verified candidate: its first pace.
+        let interval = u64::try_from(config.pace(0).step_interval.as_micros())
             .unwrap_or(u64::MAX)
             .max(1);
         let first = now + Duration::from_micros(self.rng.gen_range(0..interval));
@@ -233,17 +237,8 @@ impl Node {
         mut request: walker::Transmit<IntroductionRequest>,
     ) -> Result<(), NodeError> {
         let destination = request.destination;
-        let offer = self.sync_offer(now, community, destination)?;
-        for (kind, value) in offer.extensions {
-            if request.extensions.push(kind, value).is_err() {
-                self.count_drop(
-                    Some(community),
-                    DropReason::Invalid("sync-extension-too-long"),
-                );
-            }
-        }
-        let mut payload = request.into_payload();
-        payload.sync = offer.block;
+        self.sync_offer(now, community, &mut request)?;
+        let payload = request.into_payload();
         let Some(prefix) = self.communities.get(&community).map(|c| c.def.prefix()) else {
             return Ok(());
         };
@@ -289,7 +284,7 @@ impl Node {
                 self.on_introduction_request(now, &inc, sender, request)?;
             }
             (Some(Builtin::IntroductionResponse(response)), Some(sender)) => {
-                self.on_introduction_response(now, community, sender, &response);
+                self.on_introduction_response(now, community, sender, &response)?;
             }
             (Some(Builtin::PunctureRequest(request)), _) => {
                 self.on_puncture_request(now, &inc, &request);
@@ -346,7 +341,40 @@ impl Node {
         };
         let prefix = *inc.packet.prefix();
         let requester = outcome.requester;
-        let response = Builtin::IntroductionResponse(outcome.response.into_payload());
+        let new_style = request.style == WalkerStyle::New || request.supports_new_style;
+        if joined {
+            self.sync_heard(
+                now,
+                community,
+                requester,
+                &request.extra,
+                &extensions,
+                new_style,
+            );
+        }
+        let mut response = outcome.response;
+        // Original Dispersy drops a response with bytes after its last field (the cookie).
+        if !self.answer_may_extend(community, prefix.community_version, requester, &request) {
+            response.extensions = Extensions::new();
+        }
+        let puncture = outcome.puncture_request.and_then(|p| {
+            let payload = Builtin::PunctureRequest(p.payload);
+            self.walker_packet(prefix, &payload, false)
+                .map(|packet| (p.destination, packet))
+        });
+        // The sync answer (Bloom filter, reconciliation) adds to the response and goes after it.
+        let packets = if joined {
+            let reserve = puncture.as_ref().map_or(0, |(_, p)| p.len());
+            let asked = super::sync::Asked {
+                requester,
+                request: &request,
+                extensions: &extensions,
+            };
+            self.sync_answer(now, community, asked, &mut response, reserve)?
+        } else {
+            Vec::new()
+        };
+        let response = Builtin::IntroductionResponse(response.into_payload());
         if let Some(packet) = self.walker_packet(prefix, &response, true) {
             self.send(
                 now,
@@ -356,27 +384,16 @@ impl Node {
                 Gate::Answer(requester),
             );
         }
-        if let Some(puncture_request) = outcome.puncture_request {
-            let payload = Builtin::PunctureRequest(puncture_request.payload);
-            if let Some(packet) = self.walker_packet(prefix, &payload, false) {
-                self.send(
-                    now,
-                    Some(community),
-                    puncture_request.destination,
-                    packet,
-                    Gate::Answer(requester),
-                );
-            }
-        }
-        if joined {
-            self.on_sync_offer(
+        if let Some((destination, packet)) = puncture {
+            self.send(
                 now,
-                community,
-                requester,
-                request.sync.as_ref(),
-                &extensions,
-            )?;
+                Some(community),
+                destination,
+                packet,
+                Gate::Answer(requester),
+            );
         }
+        self.send_sync_packets(now, community, requester, packets);
         Ok(())
     }
 
@@ -386,15 +403,28 @@ impl Node {
         community: CommunityId,
         sender: Sender,
         response: &IntroductionResponse,
-    ) {
+    ) -> Result<(), NodeError> {
         let Some(extensions) = self.extensions(community, &response.extra) else {
-            return;
+            return Ok(());
         };
         let result = self.communities.get_mut(&community).map(|c| {
             c.walker
                 .on_introduction_response(now, &mut self.shared, sender, response, &extensions)
         });
-        self.walker_result(community, result);
+        if self.walker_result(community, result).is_none() {
+            return Ok(());
+        }
+        let new_style = response.style == WalkerStyle::New || response.supports_new_style;
+        let peer = sender.address;
+        self.sync_heard(
+            now,
+            community,
+            peer,
+            &response.extra,
+            &extensions,
+            new_style,
+        );
+        self.on_sync_response(now, community, peer, response.identifier, &extensions)
     }
 
     fn on_puncture_request(&mut self, now: Instant, inc: &Incoming, request: &PunctureRequest) {
@@ -451,7 +481,12 @@ impl Node {
 
     /// Encodes a walker message for the community with this prefix, signed by us when `signed`,
     /// carrying the community's global time (see the module docs).
-    fn walker_packet(&self, prefix: Prefix, payload: &Builtin, signed: bool) -> Option<Bytes> {
+    pub(super) fn walker_packet(
+        &self,
+        prefix: Prefix,
+        payload: &Builtin,
+        signed: bool,
+    ) -> Option<Bytes> {
         let bytes = payload.to_bytes().ok()?;
         let global_time = self
             .communities

@@ -210,6 +210,7 @@ pub struct Catchup {
     outstanding: BTreeMap<RequestId, Outstanding>,
     next_id: u64,
     stats: Stats,
+    limit: GlobalTime,
 }
 
 impl Catchup {
@@ -222,7 +223,31 @@ impl Catchup {
             outstanding: BTreeMap::new(),
             next_id: 0,
             stats: Stats::default(),
+            limit: GlobalTime::MAX,
         }
+    }
+
+    /// Asks for nothing above `limit` (the node's acceptable global time: messages above it
+    /// would be dropped on arrival). A pending range reaching above it is split there; ranges
+    /// entirely above it wait until the limit rises. Defaults to no limit.
+    pub fn set_limit(&mut self, limit: GlobalTime) {
+        self.limit = limit.max(GlobalTime(1));
+    }
+
+    /// Whether a range in flight or pending overlaps `low..=high`: messages there may still
+    /// arrive through catch-up.
+    pub fn covers_any(&self, low: GlobalTime, high: GlobalTime) -> bool {
+        if low > high {
+            return false;
+        }
+        let first = self
+            .ranges
+            .range(..=low)
+            .next_back()
+            .map_or(low, |(l, _)| *l);
+        self.ranges
+            .range(first..=high)
+            .any(|(_, r)| r.high >= low && r.state != State::Done)
     }
 
     /// Starts catching up on `1..=target` (what peers report as their global time) and
@@ -312,6 +337,14 @@ impl Catchup {
     /// Whether every range is finished (or catch-up never started).
     pub fn is_done(&self) -> bool {
         self.ranges.values().all(|r| r.state == State::Done)
+    }
+
+    /// Whether every range at or below the limit is finished: nothing more can be asked for
+    /// until the limit rises.
+    pub fn is_settled(&self) -> bool {
+        self.ranges
+            .range(..=self.limit)
+            .all(|(_, r)| r.state == State::Done)
     }
 
     /// Ranges still to fetch (pending or in flight).
@@ -459,10 +492,11 @@ impl Catchup {
         if self.outstanding.len() >= self.config.window || policies.is_empty() {
             return Ok(None);
         }
+        let limit = self.limit;
         let Some((low, mut high)) = self
             .ranges
             .iter()
-            .find(|(_, r)| r.state == State::Pending)
+            .find(|(l, r)| r.state == State::Pending && **l <= limit)
             .map(|(l, r)| (*l, r.high))
         else {
             return Ok(None);
@@ -470,6 +504,20 @@ impl Catchup {
         let Some(peer) = self.pick_peer(now) else {
             return Ok(None);
         };
+        if high > limit && self.ranges.len() < self.config.max_ranges {
+            // What lies above the limit would be dropped on arrival: ask for it later.
+            self.ranges.insert(
+                limit.next(),
+                Range {
+                    high,
+                    state: State::Pending,
+                },
+            );
+            if let Some(r) = self.ranges.get_mut(&low) {
+                r.high = limit;
+            }
+            high = limit;
+        }
         let cap = self.config.range_capacity.max(1);
         let query = |high, limit| super::query(policies.ids(), low, high, Order::Ascending, limit);
         let mut ours = store.range(community, &query(high, cap + 1))?;
@@ -617,7 +665,10 @@ impl Catchup {
         let deadline = self.outstanding.values().map(|o| o.deadline).min();
         // A paced peer becomes usable again; only worth a wake-up when a request could go.
         let pending = self.outstanding.len() < self.config.window
-            && self.ranges.values().any(|r| r.state == State::Pending);
+            && self
+                .ranges
+                .range(..=self.limit)
+                .any(|(_, r)| r.state == State::Pending);
         let pacing = self
             .links
             .values()
@@ -923,5 +974,53 @@ mod tests {
             "the rest was split as it was asked for"
         );
         assert_eq!(c.ranges.len(), 1);
+    }
+
+    #[test]
+    fn nothing_is_asked_above_the_limit() {
+        let (mut rng, _) = testkit::rng(64);
+        let store = MemStore::new();
+        let mut c = Catchup::new(Config {
+            initial_slices: 2,
+            ..Config::default()
+        });
+        c.start(GlobalTime(1_000));
+        c.set_limit(GlobalTime(300));
+        let t0 = Instant::ZERO;
+        c.add_peer(peer(1), t0);
+        c.add_peer(peer(2), t0);
+        let first = poll(&mut c, &store, t0, &mut rng).unwrap();
+        assert_eq!((first.block.time_low.0, first.block.time_high.0), (1, 300));
+        assert!(
+            poll(&mut c, &store, t0, &mut rng).is_none(),
+            "the rest waits"
+        );
+        assert_eq!(
+            c.poll_timeout(),
+            Some(t0 + Duration::from_secs(2)),
+            "no busy wake-up"
+        );
+        assert!(c.covers_any(GlobalTime(250), GlobalTime(260)));
+        assert!(
+            c.covers_any(GlobalTime(5_000), GlobalTime(6_000)),
+            "pending above the limit"
+        );
+        c.on_response(first.id, Some(SyncSummary::default()), t0 + ms(5));
+        assert!(!c.covers_any(GlobalTime(1), GlobalTime(300)));
+        assert!(!c.covers_any(GlobalTime(300), GlobalTime(200)));
+        assert!(c.is_settled() && !c.is_done(), "all it may ask for is done");
+        c.set_limit(GlobalTime(700));
+        assert!(!c.is_settled());
+        let next = poll(&mut c, &store, t0 + ms(5), &mut rng).unwrap();
+        assert_eq!((next.block.time_low.0, next.block.time_high.0), (301, 500));
+        let last = poll(&mut c, &store, t0 + ms(5), &mut rng).unwrap();
+        assert_eq!((last.block.time_low.0, last.block.time_high.0), (501, 700));
+        for r in [next, last] {
+            c.on_response(r.id, Some(SyncSummary::default()), t0 + ms(6));
+        }
+        assert!(
+            c.is_settled() && !c.is_done(),
+            "701 and above wait for the limit"
+        );
     }
 }

@@ -18,7 +18,10 @@
 //!   a range in which we would examine more is one where the requester lacks far more than the
 //!   budget can carry: the budget fills long before the limit binds.
 //! - **Undone messages are served** (every node must learn them; the undo messages that mark
-//!   them sync too). Dispersy served only `undone = 0`.
+//!   them sync too). Dispersy served only `undone = 0`. The node passes a `servable` test to
+//!   [`respond_with`] that leaves out what is not in effect for a reason a receiver would
+//!   refuse it for (disallowed by its permissions): such a packet could only be refused and
+//!   sent again every round.
 //! - **Random order** does not ask the store for a random permutation of the whole range:
 //!   it scans from a random global time upwards, wraps around, and shuffles what it examined.
 //!
@@ -153,6 +156,31 @@ pub fn respond<S: Store + ?Sized, R: Rng + ?Sized>(
     limits: &Limits,
     rng: &mut R,
 ) -> Result<Response, SyncError> {
+    respond_with(
+        store,
+        community,
+        policies,
+        global_time,
+        block,
+        limits,
+        rng,
+        &|_| true,
+    )
+}
+
+/// [`respond`], sending only the messages `servable` accepts (the others are examined and
+/// skipped like messages the filter holds).
+#[allow(clippy::too_many_arguments, reason = "respond's inputs plus the test")]
+pub fn respond_with<S: Store + ?Sized, R: Rng + ?Sized>(
+    store: &S,
+    community: &CommunityId,
+    policies: &Policies,
+    global_time: GlobalTime,
+    block: &SyncBlock,
+    limits: &Limits,
+    rng: &mut R,
+    servable: &dyn Fn(&StoredMessage) -> bool,
+) -> Result<Response, SyncError> {
     let filter = BloomFilter::from_sync_block(block)?;
     let low = block.time_low.min(GlobalTime::MAX);
     let high = if block.time_high == GlobalTime::ZERO {
@@ -186,7 +214,7 @@ pub fn respond<S: Store + ?Sized, R: Rng + ?Sized>(
         }
         for m in batch {
             out.examined += 1;
-            if filter.contains(&m.packet) {
+            if filter.contains(&m.packet) || !servable(&m) {
                 continue;
             }
             let len = m.packet.len();
@@ -506,6 +534,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(r.packets.len(), 1);
+        // What the caller's test refuses is skipped.
+        let r = respond_with(
+            &store,
+            &COMMUNITY,
+            &testkit::simple_policies(),
+            GlobalTime(3),
+            &b,
+            &big(),
+            &mut rng,
+            &|m| m.undone != crate::store::Undone::ByPolicy,
+        )
+        .unwrap();
+        assert_eq!((r.packets.len(), r.examined), (0, 1));
     }
 
     #[test]

@@ -177,7 +177,7 @@ pub struct LocalInterfaces {
 
 /// Private, loopback and link-local ranges: Dispersy's fallback "is this LAN" when the interface
 /// list is not known.
-fn is_private(ip: IpAddr) -> bool {
+pub(super) fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
         IpAddr::V6(v6) => {

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::Config;
 use super::address::{Family, is_valid};
+use super::{Config, Pace};
 use crate::ids::{GlobalTime, MemberId};
 use crate::time::Instant;
 use crate::wire::builtin::ConnectionType;
@@ -131,10 +131,15 @@ impl Candidate {
     /// compared against a string that never matched, W8) and we did not walk to it within the
     /// eligibility delay.
     pub fn is_eligible_for_walk(&self, now: Instant, config: &Config) -> bool {
+        self.is_eligible(now, config, &config.normal_pace())
+    }
+
+    /// The same at a given pace (the fast pace has shorter delays).
+    pub fn is_eligible(&self, now: Instant, config: &Config, pace: &Pace) -> bool {
         let delay = if self.tracker {
-            config.tracker_eligible_delay
+            pace.tracker_eligible_delay
         } else {
-            config.eligible_delay
+            pace.eligible_delay
         };
         self.category(now, config) != Category::None
             && self.last_walk.is_none_or(|t| t + delay <= now)

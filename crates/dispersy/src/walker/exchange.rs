@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use rand::Rng;
 
-use super::address::{Family, canonical, is_valid, is_valid_from};
+use super::address::{Family, canonical, is_private, is_valid, is_valid_from};
 use super::candidate::{Candidate, Category};
 use super::state::style_for;
 use super::{Error, Sender, Shared, Stats, Transmit, VoteOutcome, Walker, cookie_from};
@@ -101,6 +101,13 @@ impl Walker {
         let (mut lan, mut wan) = (believable(reported_lan), believable(reported_wan));
         if local.is_lan(source.ip()) {
             lan = source;
+            // A public address in our subnet (a server in the same data-centre network, a flat
+            // test network) has no NAT in front of it: it is its WAN address too. What it
+            // reports may be its private address, which it uses as its WAN address until it
+            // hears a vote, and introducing that to others would send them nowhere.
+            if !is_private(source.ip()) {
+                wan = source;
+            }
         } else {
             wan = source;
         }
@@ -155,6 +162,7 @@ impl Walker {
     ) -> Result<RequestOutcome, Error> {
         let source = self.check_sender(shared, &sender)?;
         self.stats.requests_received += 1;
+        let was_empty = self.candidates.is_empty();
         if let Some(echo) = extensions.get(kind::COOKIE_ECHO) {
             shared.amplification.check_cookie_echo(now, source, echo);
         }
@@ -190,6 +198,7 @@ impl Walker {
         if stored {
             self.merge(shared, source);
         }
+        self.first_candidate(now, was_empty);
 
         let introduced = if request.advice {
             self.candidates
@@ -598,6 +607,29 @@ mod tests {
         assert_eq!(stored.wan, NO_ADDRESS);
         // A vote from inside our LAN does not count.
         assert_eq!(b.shared.addresses.tally(Family::V4).len(), 0);
+    }
+
+    #[test]
+    fn a_public_peer_in_our_subnet_is_its_own_wan_address() {
+        // A flat public network: B at 198.51.100.2/24, A's NAT router at 198.51.100.12 in the
+        // same subnet. A reports its private address for both (it has no votes yet).
+        let mut b = Peer::new(2, v4(198, 51, 100, 2, 6421), 24, v4(198, 51, 100, 2, 6421));
+        let mut a = Peer::new(1, v4(10, 0, 2, 2, 7759), 24, v4(198, 51, 100, 12, 7759));
+        let mut req = a.walk(t(0), b.seen_as);
+        req.payload.source_lan = v4(10, 0, 2, 2, 7759);
+        req.payload.source_wan = v4(10, 0, 2, 2, 7759);
+        b.answer(t(0), &a, &req);
+        let stored = b.walker.candidates().get(a.seen_as).unwrap();
+        assert_eq!(stored.lan, a.seen_as);
+        assert_eq!(stored.wan, a.seen_as, "not the private address it reported");
+        // A private peer in our subnet keeps the WAN address it reports.
+        let mut p = Peer::new(3, v4(10, 0, 2, 9, 7759), 24, v4(10, 0, 2, 9, 7759));
+        let mut lan_b = Peer::new(4, v4(10, 0, 2, 3, 7759), 24, v4(10, 0, 2, 3, 7759));
+        let mut req = p.walk(t(0), lan_b.seen_as);
+        req.payload.source_wan = v4(203, 0, 113, 7, 7759);
+        lan_b.answer(t(0), &p, &req);
+        let stored = lan_b.walker.candidates().get(p.seen_as).unwrap();
+        assert_eq!(stored.wan, v4(203, 0, 113, 7, 7759));
     }
 
     #[test]

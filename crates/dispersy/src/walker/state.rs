@@ -10,7 +10,7 @@ use super::address::{Family, canonical, is_valid};
 use super::cache::RequestCache;
 use super::candidate::Category;
 use super::table::Candidates;
-use super::{Config, Shared, Stats, Transmit};
+use super::{Config, Pace, Shared, Stats, Transmit};
 use crate::ids::{GlobalTime, MemberId};
 use crate::time::Instant;
 use crate::wire::builtin::{IntroductionRequest, WalkerStyle};
@@ -107,11 +107,24 @@ impl Walker {
         tracker: bool,
     ) -> bool {
         let addr = canonical(addr);
-        is_valid(addr)
+        let was_empty = self.candidates.is_empty();
+        let added = is_valid(addr)
             && !shared.addresses.is_ours(addr)
             && self
                 .candidates
-                .add_discovered(now, &self.config, addr, tracker)
+                .add_discovered(now, &self.config, addr, tracker);
+        self.first_candidate(now, was_empty);
+        added
+    }
+
+    /// After the table gained its first candidate: the next step comes at the pace that now
+    /// applies (a step scheduled at Dispersy's pace while the table was empty is brought
+    /// forward).
+    pub(super) fn first_candidate(&mut self, now: Instant, was_empty: bool) {
+        if was_empty && !self.candidates.is_empty() {
+            let soon = now + self.pace(now).step_interval;
+            self.next_step = self.next_step.min(soon);
+        }
     }
 
     /// Records the highest global time a candidate claimed.
@@ -141,13 +154,14 @@ impl Walker {
         if now < self.next_step {
             return None;
         }
+        let pace = self.pace(now);
         // Keep the rhythm, but never schedule into the past after a long pause.
-        self.next_step = (self.next_step + self.config.step_interval).max(now);
+        self.next_step = (self.next_step + pace.step_interval).max(now);
         if self.next_step == now {
-            self.next_step = now + self.config.step_interval;
+            self.next_step = now + pace.step_interval;
         }
         if self.config.walking {
-            self.take_step(now, shared, rng)
+            self.take_step(now, shared, &pace, rng)
         } else {
             self.cleanup(now, shared);
             None
@@ -181,17 +195,32 @@ impl Walker {
         }
     }
 
-    /// One walk step: cleanup, then an introduction-request to the chosen candidate.
+    /// The pace now: fast while verified candidates are fewer than the fast target, but
+    /// Dispersy's while the table is empty (a node alone has nobody to walk to: it need not wake
+    /// every second; bootstrap addresses and peers walking to us fill the table).
+    pub fn pace(&self, now: Instant) -> Pace {
+        if self.candidates.is_empty() {
+            self.config.normal_pace()
+        } else {
+            self.config.pace(self.verified_count(now))
+        }
+    }
+
+    /// One walk step at `pace`: cleanup, then an introduction-request to the chosen candidate.
     pub fn take_step<R: Rng + ?Sized>(
         &mut self,
         now: Instant,
         shared: &mut Shared,
+        pace: &Pace,
         rng: &mut R,
     ) -> Option<Transmit<IntroductionRequest>> {
         self.cleanup(now, shared);
-        let Some(target) = self
-            .candidates
-            .walk_target(now, &self.config, &shared.addresses, rng)
+        if pace.fast {
+            self.stats.fast_steps += 1;
+        }
+        let Some(target) =
+            self.candidates
+                .walk_target(now, &self.config, pace, &shared.addresses, rng)
         else {
             self.stats.no_walk_target += 1;
             return None;
@@ -265,6 +294,7 @@ impl Walker {
 mod tests {
     use std::time::Duration;
 
+    use super::super::FastWalk;
     use super::super::testutil::{Peer, t, v4};
     use super::*;
 
@@ -288,9 +318,20 @@ mod tests {
         assert_eq!(a.walker.stats().walk_timeouts, 1);
     }
 
+    /// A peer walking at Dispersy's pace (fast walking off).
+    fn dispersy_paced(tag: u8, addr: SocketAddr) -> Peer {
+        let mut p = Peer::public(tag, addr);
+        let config = Config {
+            fast: FastWalk::off(),
+            ..Config::default()
+        };
+        p.walker = Walker::new(config, p.me, Instant::ZERO);
+        p
+    }
+
     #[test]
     fn steps_keep_their_rhythm() {
-        let mut a = Peer::public(1, v4(1, 0, 0, 1, 1001));
+        let mut a = dispersy_paced(1, v4(1, 0, 0, 1, 1001));
         assert!(
             a.walker
                 .handle_timeout(t(0), &mut a.shared, &mut a.rng)
@@ -339,5 +380,72 @@ mod tests {
             "all three walked within 27.5 s... or gone"
         );
         assert!(a.walker.next_timeout().is_some_and(|n| n <= t(105)));
+    }
+
+    #[test]
+    fn fast_pace_while_verified_candidates_are_few() {
+        let mut a = Peer::public(1, v4(1, 0, 0, 1, 1001));
+        let config = Config {
+            fast: FastWalk {
+                target: 2,
+                ..FastWalk::default()
+            },
+            ..Config::default()
+        };
+        a.walker = Walker::new(config, a.me, Instant::ZERO);
+        let step = |a: &mut Peer, at: Instant| {
+            a.walker
+                .handle_timeout(at, &mut a.shared, &mut a.rng)
+                .map(|r| r.destination)
+        };
+        // Alone with an empty table: Dispersy's 5 s, there is nobody to walk to.
+        assert_eq!(step(&mut a, t(0)), None);
+        assert_eq!(a.walker.next_timeout(), Some(t(5)));
+        // One discovered candidate: the next step is brought forward to the fast pace...
+        let b = v4(2, 0, 0, 2, 1002);
+        a.walker.add_discovered(t(4), &a.shared, b, false);
+        assert_eq!(a.walker.next_timeout(), Some(t(5)));
+        let mut lone = Peer::public(9, v4(9, 0, 0, 9, 1009));
+        lone.walker = Walker::new(a.walker.config().clone(), lone.me, Instant::ZERO);
+        assert_eq!(step(&mut lone, t(0)), None);
+        lone.walker.add_discovered(t(1), &lone.shared, b, false);
+        assert_eq!(lone.walker.next_timeout(), Some(t(2)), "not t(5)");
+        let mut stumbled = Peer::public(8, v4(8, 0, 0, 8, 1008));
+        stumbled.walker = Walker::new(a.walker.config().clone(), stumbled.me, Instant::ZERO);
+        assert_eq!(step(&mut stumbled, t(0)), None);
+        let mut visitor = Peer::public(7, v4(7, 0, 0, 7, 1007));
+        let req = visitor.walk(t(1), stumbled.seen_as);
+        stumbled.answer(t(1), &visitor, &req);
+        assert_eq!(
+            stumbled.walker.next_timeout(),
+            Some(t(2)),
+            "a visitor counts too"
+        );
+        // ... a step every second, and it is walked again after 5 s, not 27.5 s.
+        assert_eq!(step(&mut a, t(5)), Some(b));
+        assert_eq!(a.walker.next_step, t(6));
+        for s in 6..=9 {
+            assert_eq!(step(&mut a, t(s)), None, "{s} s");
+        }
+        assert_eq!(step(&mut a, t(10)), Some(b));
+        // A tracker after 10 s.
+        let tracker = v4(3, 0, 0, 3, 6421);
+        a.walker.add_discovered(t(11), &a.shared, tracker, true);
+        assert_eq!(step(&mut a, t(11)), Some(tracker));
+        assert_eq!(step(&mut a, t(16)), Some(b));
+        assert_eq!(step(&mut a, t(20)), None, "the tracker waits 10 s");
+        assert_eq!(step(&mut a, t(21)), Some(b), "discovered first");
+        assert_eq!(step(&mut a, t(22)), Some(tracker));
+        assert!(a.walker.stats().fast_steps >= 10);
+
+        // Two verified candidates reach the target: Dispersy's pace again.
+        for (tag, port) in [(4u8, 1004u16), (5, 1005)] {
+            let mut p = Peer::public(tag, v4(tag, 0, 0, tag, port));
+            let req = p.walk(t(23), a.seen_as);
+            a.answer(t(23), &p, &req);
+        }
+        assert!(!a.walker.pace(t(23)).fast);
+        let _ = step(&mut a, t(23));
+        assert_eq!(a.walker.next_step, t(28), "5 s again");
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::address::{AddressEstimator, Family, is_valid};
 use super::candidate::{Candidate, Category};
-use super::{Config, Probabilities};
+use super::{Config, Pace, Probabilities};
 use crate::time::Instant;
 use crate::wire::builtin::ConnectionType;
 
@@ -249,13 +249,14 @@ impl Candidates {
         &self,
         now: Instant,
         config: &Config,
+        pace: &Pace,
         local: &AddressEstimator,
         rng: &mut R,
     ) -> Option<SocketAddr> {
         // walk, stumble, intro, discovered
         let mut oldest: [Option<(Option<Instant>, SocketAddr)>; 4] = [None; 4];
         for c in self.map.values() {
-            if !c.is_eligible_for_walk(now, config)
+            if !c.is_eligible(now, config, pace)
                 || local.is_ours(c.address)
                 || !local.reachable(c.address)
             {
@@ -521,7 +522,9 @@ mod tests {
 
         // Walk targets: e, or s/i/d that were not walked recently. Walk each once: none remain.
         let mut walked = Vec::new();
-        while let Some(addr) = t.walk_target(now, &config, &local(), &mut rng) {
+        while let Some(addr) =
+            t.walk_target(now, &config, &config.normal_pace(), &local(), &mut rng)
+        {
             t.get_mut(addr).unwrap().last_walk = Some(now);
             walked.push(addr);
         }
@@ -653,7 +656,9 @@ mod tests {
         let rounds = 100_000;
         let mut counts = [0usize; 4];
         for _ in 0..rounds {
-            let a = t.walk_target(now, &config, &local(), &mut rng).unwrap();
+            let a = t
+                .walk_target(now, &config, &config.normal_pace(), &local(), &mut rng)
+                .unwrap();
             counts[usize::from(a.port()) - 1] += 1;
         }
         for (got, expect) in counts.iter().zip([0.475, 0.2375, 0.2375, 0.05]) {
@@ -674,7 +679,13 @@ mod tests {
         flagged(&mut t, &config, secs(10.0), 2, "s");
         flagged(&mut t, &config, secs(30.0), 3, "s");
         assert_eq!(
-            t.walk_target(secs(31.0), &config, &local(), &mut rng),
+            t.walk_target(
+                secs(31.0),
+                &config,
+                &config.normal_pace(),
+                &local(),
+                &mut rng
+            ),
             Some(v4(1, 0, 0, 1, 2))
         );
     }

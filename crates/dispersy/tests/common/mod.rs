@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use dispersy::community::payload::Layout;
 use dispersy::community::policy::Authentication;
-use dispersy::community::{Definition, DefinitionError, MetaMessage};
+use dispersy::community::{Definition, DefinitionError, MetaMessage, Settings};
 use dispersy::crypto::{PrivateKey, PublicKey};
 use dispersy::ids::{CommunityId, GlobalTime, MessageId, MetaId, SequenceNumber};
 use dispersy::node::{Config, Event, MessageState, Node, Transmit};
@@ -64,6 +64,11 @@ pub fn define(master: PublicKey) -> Result<Definition, DefinitionError> {
     let text: Arc<Layout> = Arc::new(Layout::Text);
     Definition::builder(master)
         .kind("microblog")
+        // Packets move only where the tests move them: no Bloom-filter sync.
+        .settings(Settings {
+            bloom_sync: false,
+            ..Settings::default()
+        })
         .meta(
             MetaMessage::new(POST.0, "post")
                 .linear()

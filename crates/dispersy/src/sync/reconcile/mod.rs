@@ -203,6 +203,8 @@ struct Step<'a, S: Store + ?Sized> {
     budget: usize,
     scan_left: usize,
     round: u8,
+    /// Which of our messages may be sent.
+    servable: &'a dyn Fn(&StoredMessage) -> bool,
     /// Set when the reply or the packet budget ran out: everything from here on goes back as
     /// one fingerprint, so the other side carries on next round instead of losing it.
     tail: Option<GlobalTime>,
@@ -261,7 +263,12 @@ impl<S: Store + ?Sized> Step<'_, S> {
         Ok(items)
     }
 
+    /// Queues a packet for the other side; `false` when the budget is spent. A message the
+    /// caller's test refuses is skipped (the range stays different; Bloom sync does the same).
     fn send(&mut self, m: &StoredMessage) -> bool {
+        if !(self.servable)(m) {
+            return true;
+        }
         let len = m.packet.len();
         if self.out.bytes + len > self.budget {
             return false;
@@ -572,7 +579,21 @@ pub fn process<S: Store + ?Sized>(
     max_len: usize,
     budget: usize,
 ) -> Result<Outcome, StoreError> {
+    process_with(store, index, config, incoming, max_len, budget, &|_| true)
+}
+
+/// [`process`], sending only the messages `servable` accepts.
+pub fn process_with<S: Store + ?Sized>(
+    store: &S,
+    index: &mut FingerprintIndex,
+    config: &Config,
+    incoming: &Message,
+    max_len: usize,
+    budget: usize,
+    servable: &dyn Fn(&StoredMessage) -> bool,
+) -> Result<Outcome, StoreError> {
     let mut step = Step {
+        servable,
         store,
         index,
         config,

@@ -238,3 +238,29 @@ fn one_crowded_global_time() {
     assert_eq!(b.store.message_count(), 300, "seed {seed}: {s:?}");
     assert!(s.round_trips <= 2, "seed {seed}: {s:?}");
 }
+
+#[test]
+fn messages_the_caller_refuses_are_never_sent() {
+    let (mut rng, _) = testkit::rng(43);
+    let msgs = testkit::corpus(300, 5, 64, &mut rng);
+    let a = testkit::Side::new(&msgs.iter().collect::<Vec<_>>());
+    let mut b = testkit::Side::new(&[]);
+    let refused = msgs[7].packet.clone();
+    let servable = |m: &StoredMessage| m.packet != refused;
+    // B, holding nothing, asks; A answers everything it holds but the refused one.
+    let config = Config::default();
+    let first = start(&b.store, &mut b.index, &config, 960).unwrap();
+    let mut a_index = a.index.clone();
+    let out = process_with(
+        &a.store,
+        &mut a_index,
+        &config,
+        &first,
+        960,
+        usize::MAX,
+        &servable,
+    )
+    .unwrap();
+    assert_eq!(out.packets.len(), 299);
+    assert!(!out.packets.contains(&refused));
+}
