@@ -82,6 +82,7 @@ def dissemination(r):
     cov = [i["final_coverage"] for i in items]
     if cov:
         lines.append(f"- final coverage: mean {pct(statistics.mean(cov))}, min {pct(min(cov))}")
+    lines.append(bytes_per_peer(r, r["simulated_s"]))
     return lines
 
 
@@ -96,6 +97,12 @@ def convergence(r):
     ]
     if cov:
         lines.append(f"- final coverage: mean {pct(statistics.mean(cov))}, min {pct(min(cov))}")
+    everyone = len(peers(r))
+    dips = [p["t_s"] for p in r["series"] if p["online_peers"] < everyone]
+    if dips:
+        back = next((p["t_s"] for p in r["series"] if p["t_s"] > max(dips)), None)
+        lines.append(f"- churn: as few as {min(p['online_peers'] for p in r['series'])} of {everyone} "
+                     f"peers online; all back online from {secs(back)}")
     stored = r["adapter"].get("stored_posts_per_peer")
     if stored:
         lines.append(f"- posts stored per peer: min {stored['min']}, mean {stored['mean']:.0f}, max {stored['max']}")
@@ -123,18 +130,42 @@ def nat(r):
     p = r.get("pairs")
     if not p:
         return ["- pairs: not recorded"]
+
+    def frac(c, of):
+        return pct(c["connected"] / c[of] if c.get(of) else None)
+
+    a = p["all"]
     lines = [
-        f"- peer pairs that tried to talk: {p['all']['tried']}; got through both ways: "
-        f"{p['all']['connected']} = {pct(p['all']['connected'] / p['all']['tried'] if p['all']['tried'] else None)} "
-        f"(Dispersy: 77 % of NAT firewalls punctured)"
+        f"- peer pairs where both sides sent to the other: {a.get('mutual', 0)}; got through both "
+        f"ways: {a['connected']} = {frac(a, 'mutual')} (Dispersy: 77 % of NAT firewalls punctured)",
+        f"- pairs where either side sent: {a['tried']} ({frac(a, 'tried')} connected; most of the "
+        f"rest are punctures nobody walked to)",
     ]
-    lines.append("- by NAT classes: " + "; ".join(
-        f"{k} {pct(v['connected'] / v['tried'] if v['tried'] else None)} of {v['tried']}"
+    lines.append("- punctured by NAT classes (connected / both sent): " + "; ".join(
+        f"{k} {frac(v, 'mutual')} of {v.get('mutual', 0)}"
         for k, v in sorted(p["by_class"].items())
     ))
     mix = ", ".join(f"{k} {v}" for k, v in r["nat_mix"].items())
     lines.append(f"- peers by NAT: {mix}")
     return lines
+
+
+def sync(r):
+    """What Bloom-filter sync did beside pushing on creation (dispersy node kind only)."""
+    a = r["adapter"] if isinstance(r["adapter"], dict) else {}
+    s = a.get("sync")
+    if not s or not r["items"]:
+        return []
+    peer = a.get("counters", {}).get("peer", {})
+    accepted = peer.get("accepted", {}).get("1", 0)
+    created = peer.get("created", {}).get("1", 0)
+    pushed = created * a.get("config", {}).get("push", 0)
+    return [
+        f"- posts accepted by peers: {accepted} (created {created}, pushed on creation at most "
+        f"{pushed}); sync: {s.get('requests', 0)} requests with a Bloom filter, "
+        f"{s.get('packets_sent', 0)} packets sent in answer, {s.get('catchup_requests', 0)} "
+        f"catch-up requests, {s.get('reconcile_packets', 0)} packets by reconciliation"
+    ]
 
 
 def summarize(path):
@@ -149,6 +180,7 @@ def summarize(path):
         out += convergence(r)
     if "challenged" in name:
         out += goodput(r, 128)
+    out += sync(r)
     return "\n".join(out) + "\n"
 
 

@@ -3,7 +3,12 @@
 //! When enabled ([`crate::Sim::track_pairs`]), the engine notes for every ordered pair of nodes
 //! whether a datagram from one was ever addressed to the other's host (reached its NAT or its
 //! access link) and whether one was ever delivered. An unordered pair *tried* when either side
-//! attempted, and *connected* when datagrams got through in both directions. Bounded: beyond
+//! attempted, *mutual* when both sides attempted (in the walker: one walked to the other, which
+//! punctured towards it or answered), and *connected* when datagrams got through in both
+//! directions (so a connected pair is mutual). `connected / mutual` is what Dispersy calls the
+//! fraction of NAT firewalls punctured: a pair where only one side ever sent (a puncture nobody
+//! walked to, a walk to a candidate that was never told to puncture) says nothing about NATs.
+//! Bounded: beyond
 //! `max_pairs` new pairs are counted but not recorded.
 
 use std::collections::BTreeMap;
@@ -70,11 +75,16 @@ impl PairTable {
         self.mark(from, to, true);
     }
 
-    /// Every recorded pair: (lower id, higher id, whether it connected both ways).
-    pub fn iter(&self) -> impl Iterator<Item = (NodeId, NodeId, bool)> + '_ {
-        self.pairs
-            .iter()
-            .map(|(&(a, b), &v)| (NodeId(a), NodeId(b), v & GOT_UP != 0 && v & GOT_DOWN != 0))
+    /// Every recorded pair: (lower id, higher id, both sides tried, connected both ways).
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, NodeId, bool, bool)> + '_ {
+        self.pairs.iter().map(|(&(a, b), &v)| {
+            (
+                NodeId(a),
+                NodeId(b),
+                v & TRIED_UP != 0 && v & TRIED_DOWN != 0,
+                v & GOT_UP != 0 && v & GOT_DOWN != 0,
+            )
+        })
     }
 
     /// Number of recorded pairs.
@@ -93,6 +103,9 @@ impl PairTable {
 pub struct PairCount {
     /// Pairs where either side sent to the other.
     pub tried: u64,
+    /// Of those, pairs where both sides sent to the other.
+    #[serde(default)]
+    pub mutual: u64,
     /// Of those, pairs that got datagrams through in both directions.
     pub connected: u64,
 }
@@ -106,6 +119,15 @@ impl PairCount {
             self.connected as f64 / self.tried as f64
         }
     }
+
+    /// `connected / mutual` (the punctured fraction), or 0.
+    pub fn mutual_fraction(&self) -> f64 {
+        if self.mutual == 0 {
+            0.0
+        } else {
+            self.connected as f64 / self.mutual as f64
+        }
+    }
 }
 
 #[cfg(test)]
@@ -115,14 +137,21 @@ mod tests {
     #[test]
     fn a_pair_connects_when_both_directions_deliver() {
         let mut t = PairTable::new(2);
-        t.tried(NodeId(3), NodeId(1));
         t.delivered(NodeId(1), NodeId(3));
         assert_eq!(
             t.iter().collect::<Vec<_>>(),
-            [(NodeId(1), NodeId(3), false)]
+            [(NodeId(1), NodeId(3), false, false)]
+        );
+        t.tried(NodeId(3), NodeId(1));
+        assert_eq!(
+            t.iter().collect::<Vec<_>>(),
+            [(NodeId(1), NodeId(3), true, false)]
         );
         t.delivered(NodeId(3), NodeId(1));
-        assert_eq!(t.iter().collect::<Vec<_>>(), [(NodeId(1), NodeId(3), true)]);
+        assert_eq!(
+            t.iter().collect::<Vec<_>>(),
+            [(NodeId(1), NodeId(3), true, true)]
+        );
         t.delivered(NodeId(2), NodeId(2));
         t.tried(NodeId(5), NodeId(6));
         t.tried(NodeId(7), NodeId(6));

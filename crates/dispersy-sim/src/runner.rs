@@ -719,13 +719,14 @@ impl<'p, A: Adapter> Harness<'p, A> {
             let mut by_class: BTreeMap<String, PairCount> = BTreeMap::new();
             let peers = t
                 .iter()
-                .filter(|(a, b, _)| self.is_peer(*a) && self.is_peer(*b));
-            for (a, b, connected) in peers {
+                .filter(|(a, b, _, _)| self.is_peer(*a) && self.is_peer(*b));
+            for (a, b, mutual, connected) in peers {
                 let mut names = [nodes[a.index()].nat.as_str(), nodes[b.index()].nat.as_str()];
                 names.sort_unstable();
                 let class = by_class.entry(names.join("/")).or_default();
                 for c in [&mut all, class] {
                     c.tried += 1;
+                    c.mutual += u64::from(mutual);
                     c.connected += u64::from(connected);
                 }
             }
@@ -842,7 +843,8 @@ impl<A: Adapter> Hooks<A::Node> for Harness<'_, A> {
             });
         }
         let all_done = self.actions_done == self.items.len() && self.injected > 0;
-        if all_done && complete == self.injected && self.converged_at.is_none() {
+        let everyone = !self.sc.stop.all_online || online == self.sc.nodes.peers;
+        if all_done && everyone && complete == self.injected && self.converged_at.is_none() {
             self.converged_at = Some(now);
         }
         (self.progress)(&Progress {

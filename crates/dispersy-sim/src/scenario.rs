@@ -342,6 +342,9 @@ pub struct StopSpec {
     pub convergence: f64,
     /// Extra time to run after convergence.
     pub linger: Span,
+    /// Convergence also needs every peer online (after churn ends, the last to come back must
+    /// catch up too).
+    pub all_online: bool,
 }
 
 impl Default for StopSpec {
@@ -350,6 +353,7 @@ impl Default for StopSpec {
             on_convergence: true,
             convergence: 1.0,
             linger: Span::default(),
+            all_online: false,
         }
     }
 }

@@ -20,6 +20,8 @@
 //! push = 10                 # peers a new post is sent to on creation (its node_count)
 //! walk = true               # the community's walker runs
 //! step_interval = "5s"      # time between walk steps
+//! sync_skip = true          # classic sync skips filters after quiet ones (Dispersy's curve)
+//! sync_extensions = true    # fast catch-up and range reconciliation besides classic sync
 //! bootstrap = true          # trackers are bootstrap addresses (add_bootstrap)
 //! tracker_mode = true       # trackers run Node::new_tracker; false: ordinary peers
 //! peers = "none"            # add_peer at start: "none" or "all" (at most 64 are kept)
@@ -124,6 +126,12 @@ pub struct DispersyConfig {
     pub walk: bool,
     /// Time between walk steps.
     pub step_interval: Span,
+    /// Classic Bloom sync skips sync blocks after filters that brought nothing
+    /// ([`dispersy::sync::requester::RequesterConfig::skip`]).
+    pub sync_skip: bool,
+    /// Our sync extensions: fast catch-up and range reconciliation
+    /// ([`dispersy::node::SyncConfig::extensions`]).
+    pub sync_extensions: bool,
     /// Trackers are given as bootstrap addresses.
     pub bootstrap: bool,
     /// Trackers run in tracker mode (else they are ordinary peers).
@@ -154,6 +162,8 @@ impl Default for DispersyConfig {
             push: 10,
             walk: true,
             step_interval: Span::secs(5),
+            sync_skip: true,
+            sync_extensions: true,
             bootstrap: true,
             tracker_mode: true,
             peers: PeerSeeding::None,
@@ -349,7 +359,7 @@ impl DispersyAdapter {
     fn make(&mut self, spec: &NodeSpec<'_>, key: PrivateKey, store: StoreHandle) -> DispersyNode {
         let mut seed = [0u8; 8];
         seed.copy_from_slice(&spec.ctx.seed[..8]);
-        let config = Config {
+        let mut config = Config {
             seed: u64::from_le_bytes(seed),
             walker: walker::Config {
                 step_interval: self.cfg.step_interval.0,
@@ -357,6 +367,8 @@ impl DispersyAdapter {
             },
             ..Config::default()
         };
+        config.sync.requester.skip = self.cfg.sync_skip;
+        config.sync.extensions = self.cfg.sync_extensions;
         self.remember(key.member_id());
         let tracker = spec.role == Role::Tracker && self.cfg.tracker_mode;
         let (opened, error) = match Self::open(&store) {
@@ -470,6 +482,32 @@ impl DispersyAdapter {
             }
         }
         out
+    }
+
+    /// Sum over peers of the community's synchronization counters ([`dispersy::node::SyncStats`]
+    /// and the classic requester's): what Bloom-filter sync, catch-up and reconciliation did,
+    /// beside what pushing on creation did.
+    fn sync_totals<'a>(&self, nodes: impl Iterator<Item = &'a DispersyNode>) -> serde_json::Value {
+        let mut totals: BTreeMap<String, u64> = BTreeMap::new();
+        for n in nodes.filter(|n| n.role == Role::Peer) {
+            let Some(status) = n.node.sync_status(&self.community) else {
+                continue;
+            };
+            for part in [
+                serde_json::to_value(status.stats),
+                serde_json::to_value(status.requester),
+            ] {
+                let Ok(serde_json::Value::Object(map)) = part else {
+                    continue;
+                };
+                for (k, v) in map {
+                    if let Some(v) = v.as_u64() {
+                        *totals.entry(k).or_default() += v;
+                    }
+                }
+            }
+        }
+        serde_json::json!(totals)
     }
 }
 
@@ -608,6 +646,7 @@ impl Adapter for DispersyAdapter {
             "store_errors": nodes.iter().map(|n| n.store_errors).sum::<u64>(),
             "stored_posts_per_peer": posts,
             "verified_cache": self.cache.as_ref().map(|c| c.stats()),
+            "sync": self.sync_totals(nodes.iter().copied()),
             "counters": self.counters(nodes.into_iter()),
         })
     }
