@@ -3,7 +3,8 @@
 # their headline figures (simulations/summarize.py).
 #
 # usage: simulations/run-experiments.sh [--record] [--seed N] [--set KEY=VALUE]... [NAME...]
-#   NAME      dissemination scale-1000 scale-100 churn challenged nat (default: all six)
+#   NAME      dissemination dissemination-eager scale-1000 scale-100 churn challenged
+#             challenged-load nat (default: all eight)
 #   --record  also copy each run's plots and a summary into simulations/results-recorded/NAME/
 #   --seed N  replace the scenarios' seeds
 #   --set     override a [nodes.config] entry of every scenario (e.g. verified_cache=false)
@@ -12,7 +13,7 @@
 # time and peak memory of each run are appended to simulations/results/timings.txt.
 set -euo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 record=0
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-[ ${#names[@]} -gt 0 ] || names=(dissemination nat churn challenged scale-1000 scale-100)
+[ ${#names[@]} -gt 0 ] || names=(dissemination dissemination-eager nat churn challenged challenged-load scale-1000 scale-100)
 
 cd "$root"
 cargo build --release -p dispersy-cli

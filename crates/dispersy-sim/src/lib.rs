@@ -34,7 +34,22 @@
 //! `results.json` and SVG plots. An [`Adapter`] turns the scenario's nodes into [`SimNode`]s:
 //! [`dispersy_node::DispersyAdapter`] runs the real [`dispersy::node::Node`] (`kind =
 //! "dispersy"`), and [`toy::ToyAdapter`] is a small push-pull gossip used by the engine's own
-//! tests and speed measurement.
+//! tests and speed measurement. The real node runs with its default configuration, so peers
+//! find each other with the random walker and converge by its Bloom-filter sync (plus fast
+//! catch-up and range reconciliation); a post is pushed only to a few candidates on creation.
+//!
+//! # Determinism
+//!
+//! `tests/dispersy_determinism.rs` runs a small scenario of real nodes (42 nodes under NATs,
+//! loss, churn and a partition) twice and compares the event-log hashes, and once more without
+//! the shared verification cache; set `DISPERSY_SIM_SEED` to try another seed (a failure names
+//! the seed). `scripts/ci-stage-sim` does the same through `dispersy sim run`.
+//!
+//! # Experiments
+//!
+//! `simulations/exp-*.toml` are the experiments of `docs/experiments.md` (dissemination steps,
+//! scale, churn, challenged links, NAT traversal), run by `simulations/run-experiments.sh`; the
+//! document gives each one's command, figures and plots beside Dispersy's published ones.
 //!
 //! # Bounds
 //!

@@ -64,6 +64,7 @@ fn dissemination(r: &Results, path: &Path) -> Result<(), String> {
         .map_err(err)?;
     chart
         .configure_mesh()
+        .max_light_lines(2)
         .x_desc(format!("walker steps since injection ({step} s each)"))
         .y_desc("fraction of online peers holding the item")
         .draw()
@@ -102,6 +103,7 @@ fn bytes(r: &Results, path: &Path) -> Result<(), String> {
         .map_err(err)?;
     chart
         .configure_mesh()
+        .max_light_lines(2)
         .x_desc("node rank")
         .y_desc("KiB of UDP payload")
         .draw()
@@ -146,6 +148,7 @@ fn convergence(r: &Results, path: &Path) -> Result<(), String> {
         .map_err(err)?;
     chart
         .configure_mesh()
+        .max_light_lines(2)
         .x_desc("time (s)")
         .y_desc("fraction")
         .draw()
