@@ -5,7 +5,8 @@
 # usage: simulations/run-experiments.sh [--record] [--seed N] [--set KEY=VALUE]... [NAME...]
 #   NAME      dissemination dissemination-eager scale-1000 scale-100 churn challenged
 #             challenged-load nat (default: all eight)
-#   --record  also copy each run's plots and a summary into simulations/results-recorded/NAME/
+#   --record  also copy each run's headline plots and a summary into
+#             simulations/results-recorded/NAME/
 #   --seed N  replace the scenarios' seeds
 #   --set     override a [nodes.config] entry of every scenario (e.g. verified_cache=false)
 #
@@ -13,7 +14,7 @@
 # time and peak memory of each run are appended to simulations/results/timings.txt.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 record=0
@@ -51,7 +52,16 @@ for name in "${names[@]}"; do
     if [ "$record" = 1 ]; then
         out="simulations/results-recorded/$name"
         mkdir -p "$out"
-        cp "simulations/results/exp-$name/"*.svg "$out/"
+        # Only the plots docs/experiments.md shows, to keep the repository small.
+        case "$name" in
+            dissemination*) plots=(dissemination) ;;
+            nat) plots=(bytes) ;;
+            scale-*) plots=(convergence bytes) ;;
+            *) plots=(convergence) ;;
+        esac
+        for plot in "${plots[@]}"; do
+            cp "simulations/results/exp-$name/$plot.svg" "$out/"
+        done
         python3 simulations/summarize.py "simulations/results/exp-$name" > "$out/summary.md"
     fi
 done
