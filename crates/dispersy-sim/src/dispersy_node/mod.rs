@@ -20,6 +20,8 @@
 //! push = 10                 # peers a new post is sent to on creation (its node_count)
 //! walk = true               # the community's walker runs
 //! step_interval = "5s"      # time between walk steps
+//! fast_walk = true          # a step a second while verified candidates are few (false:
+//!                           # Dispersy's pace always, walker::FastWalk::off)
 //! sync_skip = true          # classic sync skips filters after quiet ones (Dispersy's curve)
 //! sync_extensions = true    # fast catch-up and range reconciliation besides classic sync
 //! bootstrap = true          # trackers are bootstrap addresses (add_bootstrap)
@@ -126,6 +128,9 @@ pub struct DispersyConfig {
     pub walk: bool,
     /// Time between walk steps.
     pub step_interval: Span,
+    /// The walker's faster pace while verified candidates are few
+    /// ([`dispersy::walker::Config::fast`]); off: Dispersy's pace always.
+    pub fast_walk: bool,
     /// Classic Bloom sync skips sync blocks after filters that brought nothing
     /// ([`dispersy::sync::requester::RequesterConfig::skip`]).
     pub sync_skip: bool,
@@ -162,6 +167,7 @@ impl Default for DispersyConfig {
             push: 10,
             walk: true,
             step_interval: Span::secs(5),
+            fast_walk: true,
             sync_skip: true,
             sync_extensions: true,
             bootstrap: true,
@@ -367,6 +373,9 @@ impl DispersyAdapter {
             },
             ..Config::default()
         };
+        if !self.cfg.fast_walk {
+            config.walker.fast = walker::FastWalk::off();
+        }
         config.sync.requester.skip = self.cfg.sync_skip;
         config.sync.extensions = self.cfg.sync_extensions;
         self.remember(key.member_id());
