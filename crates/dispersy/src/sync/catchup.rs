@@ -76,6 +76,11 @@ pub struct Config {
     pub loss_threshold: f64,
     /// Round-trip time assumed before the first sample.
     pub initial_rtt: Duration,
+    /// A response slower than twice the smallest round trip plus this means a queue is
+    /// building on the link (the budget shrinks by a quarter). The slack keeps the requester's
+    /// own backlog (it is still storing the previous response when the next arrives) from
+    /// passing for one: that backlog is no reason to ask for less, it only adds requests.
+    pub queue_slack: Duration,
     /// Shortest request timeout.
     pub min_timeout: Duration,
     /// Shortest wait after the last packet of a response before it counts as complete.
@@ -116,6 +121,7 @@ impl Default for Config {
             step: 8 * 1024,
             loss_threshold: 0.1,
             initial_rtt: Duration::from_millis(500),
+            queue_slack: Duration::from_millis(100),
             min_timeout: Duration::from_secs(1),
             min_grace: Duration::from_millis(20),
             classic_interval: Duration::from_secs(5),
@@ -802,9 +808,7 @@ impl Catchup {
             .summary
             .map_or(o.got_bytes.saturating_mul(2) >= o.budget as u64, |s| s.more);
         let rtt = response_at.saturating_duration_since(o.sent_at);
-        let queueing = link
-            .min_rtt
-            .is_some_and(|m| rtt > m * 2 + Duration::from_millis(10));
+        let queueing = link.min_rtt.is_some_and(|m| rtt > m * 2 + c.queue_slack);
         if loss > c.loss_threshold {
             let at_floor = link.budget <= c.min_budget;
             link.budget = (link.budget / 2).max(c.min_budget);
