@@ -153,3 +153,25 @@ fn node_logs_json_and_stops_on_sigterm() {
     assert!(status.success(), "{status:?}: {rest:?}");
     assert!(rest.iter().any(|l| l.contains("node stopped")), "{rest:?}");
 }
+
+/// `dispersy node --data DIR --bootstrap ADDR` (the names the walker issue uses) are the same
+/// as `--data-dir` and `--tracker`.
+#[test]
+fn node_takes_data_and_bootstrap_aliases() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("node-data");
+    let out = Command::new(env!("CARGO_BIN_EXE_dispersy"))
+        .args(["node", "--data"])
+        .arg(&data)
+        .args(["--bootstrap", "tracker.example:6421", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    assert!(printed.contains("tracker.example:6421"), "{printed}");
+    assert!(printed.contains("node-data"), "{printed}");
+}

@@ -157,7 +157,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         },
     )?;
     let tracker_addr = tracker.local_addrs()[0];
-    let tracker_link = dispersy_cli::daemon::walker_link::start(tracker.handle().clone());
 
     let mut daemons = Vec::with_capacity(n);
     for i in 0..n {
@@ -345,7 +344,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
             break;
         }
         tokio::select! {
-            () = &mut stop => return finish(daemons, tracker, tracker_link, tmp).await,
+            () = &mut stop => return finish(daemons, tracker, tmp).await,
             () = tokio::time::sleep(Duration::from_millis(250)) => {}
         }
     }
@@ -471,7 +470,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ms(max),
         posting.elapsed().as_secs_f64()
     ));
-    finish(daemons, tracker, tracker_link, tmp).await?;
+    finish(daemons, tracker, tmp).await?;
     Ok(if args.check && converged < total {
         ExitCode::FAILURE
     } else {
@@ -483,13 +482,11 @@ async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
 async fn finish(
     daemons: Vec<Daemon>,
     tracker: Driver,
-    link: tokio::task::JoinHandle<()>,
     tmp: Option<tempfile::TempDir>,
 ) -> anyhow::Result<ExitCode> {
     for d in daemons {
         d.shutdown().await?;
     }
-    link.abort();
     tracker.shutdown().await?;
     drop(tmp);
     Ok(ExitCode::SUCCESS)

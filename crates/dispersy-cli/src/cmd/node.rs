@@ -15,7 +15,7 @@ pub struct NodeArgs {
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Data directory (default: the configuration's, else $XDG_DATA_HOME/dispersy).
-    #[arg(long, env = "DISPERSY_DATA_DIR")]
+    #[arg(long, visible_alias = "data", env = "DISPERSY_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// UDP listen address; repeat for several (replaces the configuration's).
     #[arg(long, value_name = "ADDR")]
@@ -23,8 +23,9 @@ pub struct NodeArgs {
     /// REST API and dashboard address (replaces the configuration's).
     #[arg(long, value_name = "ADDR")]
     api: Option<SocketAddr>,
-    /// A tracker, host:port; repeat for several (added to the configuration's).
-    #[arg(long, value_name = "HOST:PORT")]
+    /// A tracker or other bootstrap peer, host:port; repeat for several (added to the
+    /// configuration's).
+    #[arg(long, visible_alias = "bootstrap", value_name = "HOST:PORT")]
     tracker: Vec<String>,
     /// A community description file to host; repeat for several.
     #[arg(long, value_name = "FILE")]

@@ -25,7 +25,6 @@ pub mod datadir;
 pub mod hosting;
 pub mod state;
 pub mod views;
-pub mod walker_link;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -106,7 +105,6 @@ pub struct Daemon {
     stop: watch::Sender<bool>,
     api: JoinHandle<std::io::Result<()>>,
     sampler: JoinHandle<()>,
-    link: JoinHandle<()>,
 }
 
 impl Daemon {
@@ -143,7 +141,6 @@ impl Daemon {
             ..dispersy_net::Config::default()
         };
         let driver = Driver::start(node, net)?;
-        let link = walker_link::start(driver.handle().clone());
 
         let token = if token_required(&config.api) {
             Some(match &config.api.token {
@@ -182,7 +179,6 @@ impl Daemon {
             streams: std::sync::atomic::AtomicUsize::new(0),
         });
         if let Err(e) = hosting::rejoin(&state, specs).await {
-            link.abort();
             let _ = driver.shutdown().await;
             return Err(StartError::Community(e));
         }
@@ -210,7 +206,6 @@ impl Daemon {
             stop,
             api,
             sampler,
-            link,
         })
     }
 
@@ -267,7 +262,6 @@ impl Daemon {
             stop,
             mut api,
             sampler,
-            link,
         } = self;
         let _ = stop.send(true);
         let drained = tokio::time::timeout(API_DRAIN, &mut api).await;
@@ -278,7 +272,6 @@ impl Daemon {
             Err(_) => tracing::warn!("API requests still open at shutdown; dropped"),
         }
         sampler.abort();
-        link.abort();
         drop(state);
         let mut stopped = driver.shutdown().await?;
         stopped
