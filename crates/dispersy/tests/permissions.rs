@@ -341,7 +341,7 @@ fn rejected_sender_gets_the_policy_and_message_waits_for_public() {
 /// it from the node that refuses its message, and undoes its own message.
 #[test]
 fn sender_with_outdated_policy_learns_it() {
-    let mut b = Blog::new(3, 12);
+    let mut b = Blog::syncing(3, 12);
     let id = b.id;
     b.net
         .with(0, |n, now| n.set_resolution(now, id, COMMENT, 1))
@@ -508,4 +508,133 @@ fn double_signed_linear_needs_both_signers() {
     // And the node-to-node signature exchange now works.
     request(&mut b).unwrap();
     let _ = f;
+}
+
+/// A signed introduction-request from `author` at `from` to node `to` carrying `sync` and the
+/// extension `entries`.
+fn sync_request(
+    b: &Blog,
+    author: &dispersy::crypto::PrivateKey,
+    from: std::net::SocketAddr,
+    to: std::net::SocketAddr,
+    identifier: u16,
+    sync: Option<dispersy::wire::builtin::SyncBlock>,
+    entries: &[(u8, Vec<u8>)],
+) -> bytes::Bytes {
+    use dispersy::wire::builtin::{ConnectionType, IntroductionRequest, WalkerStyle};
+    let mut extra = dispersy::wire::extension::Extensions::new();
+    for (k, v) in entries {
+        extra.push(*k, v.clone()).unwrap();
+    }
+    let payload = Builtin::IntroductionRequest(IntroductionRequest {
+        style: WalkerStyle::Old,
+        destination: to,
+        source_lan: from,
+        source_wan: from,
+        advice: false,
+        connection_type: ConnectionType::Unknown,
+        supports_new_style: true,
+        tunnel: false,
+        unused_flags: 0,
+        identifier,
+        sync,
+        extra: extra.to_bytes(),
+    })
+    .to_bytes()
+    .unwrap();
+    dispersy::wire::Draft {
+        prefix: b.def.prefix(),
+        message_byte: byte::INTRODUCTION_REQUEST,
+        authors: dispersy::wire::Authors::Member(
+            author.public(),
+            dispersy::wire::KeyEncoding::default_for(b.def.version()),
+        ),
+        resolution: None,
+        global_time: GlobalTime(5),
+        sequence: None,
+        payload: &payload,
+    }
+    .encode(&[Some(author)])
+    .unwrap()
+}
+
+/// A message our permissions now disallow (a late linear policy) is neither sent by Bloom sync
+/// nor by reconciliation: the peer could only refuse it, and would be sent it every round.
+#[test]
+fn disallowed_messages_are_not_served_by_sync_or_reconciliation() {
+    use dispersy::sync::hello::SyncHello;
+    use dispersy::sync::reconcile::{Entry, Message, Mode};
+    use dispersy::wire::extension::kind;
+
+    let mut b = Blog::syncing(3, 12);
+    let id = b.id;
+    let w = node_key(1);
+    let comment = b.craft(&w, COMMENT, 40, None, &text("early bird"));
+    b.ask(Network::address(1), 2, &comment);
+    let text_msg = b.craft(&w, TEXT, 41, Some(1), &text("public text"));
+    b.ask(Network::address(1), 2, &text_msg);
+    let c = mid(&w, 40);
+    b.net
+        .with(0, |n, now| n.set_resolution(now, id, COMMENT, 1))
+        .unwrap();
+    b.share(0, 2);
+    assert_eq!(b.state(2, &c), Some(MessageState::Disallowed));
+    assert_eq!(b.state(2, &mid(&w, 41)), Some(MessageState::Live));
+
+    let hello = SyncHello {
+        fast: true,
+        reconcile: true,
+        held: 0,
+        global_time: GlobalTime(1),
+        budget: 256 * 1024,
+    };
+    let stranger = outsider(7);
+    let from: std::net::SocketAddr = "10.9.9.9:9000".parse().unwrap();
+    let to = Network::address(2);
+    let everything = dispersy::bloom::BloomFilter::with_error_rate(8_128, 0.01, Some(7))
+        .unwrap()
+        .to_sync_block(GlobalTime(1), GlobalTime(0), 1, 0)
+        .unwrap();
+
+    // Bloom sync: an empty filter over the whole range.
+    let req = sync_request(
+        &b,
+        &stranger,
+        from,
+        to,
+        31,
+        Some(everything),
+        &[(kind::SYNC_HELLO, hello.encode())],
+    );
+    let out = b.ask(from, 2, &req);
+    let sent: Vec<&bytes::Bytes> = out.iter().map(|t| &t.contents).collect();
+    assert!(sent.contains(&&text_msg), "the live message is served");
+    assert!(!sent.contains(&&comment), "the disallowed one is not");
+
+    // Reconciliation: "I hold nothing anywhere".
+    let mut message = Message::new(0);
+    assert!(message.push(
+        Entry {
+            low: GlobalTime(1),
+            high: GlobalTime(i64::MAX as u64),
+            mode: Mode::Fingerprint { count: 0, sum: 0 },
+        },
+        1_000,
+    ));
+    let req = sync_request(
+        &b,
+        &stranger,
+        from,
+        to,
+        32,
+        None,
+        &[
+            (kind::SYNC_HELLO, hello.encode()),
+            (kind::RECONCILE, message.encode()),
+        ],
+    );
+    let out = b.ask(from, 2, &req);
+    let sent: Vec<&bytes::Bytes> = out.iter().map(|t| &t.contents).collect();
+    assert!(sent.contains(&&text_msg), "the live message is served");
+    assert!(!sent.contains(&&comment), "the disallowed one is not");
 }

@@ -396,6 +396,85 @@ fn stores_converge_under_loss_reordering_and_duplication() {
     }
 }
 
+/// Messages of a meta-message whose priority is at the sync threshold (32) or below are never
+/// synced by Bloom filters, as in Dispersy: not by classic sync, fast catch-up or
+/// reconciliation. Two pairs: extensions on both sides (1,500 posts, so the new node catches
+/// up) and classic sync only.
+#[test]
+fn messages_below_the_sync_threshold_are_not_synced() {
+    let def = Definition::builder(key(9_001).public().clone())
+        .kind("sync-threshold")
+        .meta(MetaMessage::new(1, "post").sequenced())
+        .meta(MetaMessage::new(2, "chatter").priority(32))
+        .build()
+        .unwrap();
+    assert!(synced(&def).contains(&POST));
+    assert!(
+        !synced(&def).contains(&MetaId(2)),
+        "chatter is not Bloom-synced"
+    );
+    let chatter_keys: Vec<PrivateKey> = (0..4).map(|i| key(500 + i)).collect();
+    let chatter = bundles(
+        &def,
+        MetaId(2),
+        &chatter_keys,
+        BundleShape {
+            count: 200,
+            payload_len: 50,
+            per_global_time: 2,
+            first: GlobalTime(3),
+        },
+        &mut ChaCha20Rng::seed_from_u64(3),
+    );
+    for (posts, extensions) in [(1_500, true), (200, false)] {
+        let all = corpus(&def, posts, 10, 4);
+        let mut net = network(
+            4,
+            &def,
+            vec![
+                (store_of(all.iter().chain(&chatter)), extensions),
+                (MemStore::new(), extensions),
+            ],
+            1,
+        );
+        let took = run_until(
+            &mut net,
+            &def,
+            expected(&all),
+            Duration::from_secs(5),
+            Duration::from_secs(3_600),
+        );
+        assert!(took.is_some(), "posts converged (extensions: {extensions})");
+        // Long enough for reconciliation sessions and many classic rounds.
+        net.run_for(Duration::from_secs(120));
+        let b = net.node(1).store();
+        let held_chatter = b
+            .count(
+                &def.id(),
+                Some(&[MetaId(2)]),
+                GlobalTime(1),
+                GlobalTime::MAX,
+            )
+            .unwrap();
+        assert_eq!(held_chatter, 0, "extensions: {extensions}");
+        let a = net.node(0).store();
+        let a_chatter = a
+            .count(
+                &def.id(),
+                Some(&[MetaId(2)]),
+                GlobalTime(1),
+                GlobalTime::MAX,
+            )
+            .unwrap();
+        assert_eq!(a_chatter, 200);
+        let s = net.node(1).sync_status(&def.id()).unwrap();
+        println!("extensions {extensions}: converged after {took:?}; {s:?}");
+        if extensions {
+            assert!(s.stats.catchups >= 1, "{s:?}");
+        }
+    }
+}
+
 /// Every datagram a node queued.
 fn drain(node: &mut Node) -> Vec<Transmit> {
     std::iter::from_fn(|| node.poll_transmit()).collect()

@@ -224,8 +224,9 @@ fn measure(args: &SyncArgs, n: usize, classic_seconds: u64, dir: &Path) -> anyho
         }
         (a, b)
     };
-    let a_db = dir.join("near-a.db");
-    let b_db = dir.join("near-b.db");
+    // Not the names `run_pair` gives its working copies (`near-a.db`, `near-b.db`).
+    let a_db = dir.join("near-seed-a.db");
+    let b_db = dir.join("near-seed-b.db");
     write_db(&a_db, shared.iter().chain(only_a.iter().copied()))?;
     write_db(&b_db, shared.iter().chain(only_b.iter().copied()))?;
     let near = run_pair(
@@ -275,7 +276,10 @@ fn report(
     let classic_wire =
         cb["bytes_sent"].as_u64().unwrap_or(0) + cb["bytes_received"].as_u64().unwrap_or(0);
     let stat = |side: &Value, key: &str| side["sync"]["stats"][key].as_u64().unwrap_or(0);
+    // Rounds each side's own sessions took (the answering side counts none); normally only
+    // one side starts a session.
     let near_rounds = stat(&near.a, "reconcile_rounds") + stat(&near.b, "reconcile_rounds");
+    let near_sessions = stat(&near.a, "reconcile_sessions") + stat(&near.b, "reconcile_sessions");
     let near_bytes = stat(&near.a, "reconcile_bytes_sent") + stat(&near.b, "reconcile_bytes_sent");
     let near_datagrams =
         stat(&near.a, "reconcile_datagram_bytes") + stat(&near.b, "reconcile_datagram_bytes");
@@ -321,6 +325,7 @@ fn report(
             "completed": near.a["event"] == "done" && near.b["event"] == "done",
             "seconds": near_s,
             "round_trips": near_rounds,
+            "sessions": near_sessions,
             "reconcile_bytes": near_bytes,
             "reconcile_datagram_bytes": near_datagrams,
             "a": near.a,

@@ -543,10 +543,17 @@ fn wait_sync(client: &Client) -> anyhow::Result<ExitCode> {
             };
             bar.set_length(c.sync.estimate.max(1));
             bar.set_position(c.sync.held);
-            bar.set_message(if c.sync.estimated {
-                format!("from {} peers", c.sync.peers)
+            let activity = if c.sync.catching_up {
+                ", catching up"
+            } else if c.sync.reconciling {
+                ", reconciling"
             } else {
-                "(no estimate yet)".into()
+                ""
+            };
+            bar.set_message(if c.sync.estimated {
+                format!("from {} peers{activity}", c.sync.peers)
+            } else {
+                format!("(no estimate yet{activity})")
             });
             done &= c.sync.estimated && c.sync.held >= c.sync.estimate;
         }

@@ -67,19 +67,32 @@ pub struct MetaView {
     pub builtin: bool,
 }
 
-/// Catch-up progress of a community.
+/// Catch-up progress of a community: the node's sync status (Bloom-synced messages held versus
+/// the largest fresh claim of a peer).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SyncView {
-    /// Synced messages we hold.
+    /// Bloom-synced messages we hold.
     pub held: u64,
-    /// Estimate of what there is to hold (at least `held`).
+    /// Estimate of what there is to hold: the largest fresh claim of a peer, at least `held`.
     pub estimate: u64,
     /// `held / estimate` (1 when nothing is known to be missing).
     pub fraction: f64,
-    /// Peers whose claims made the estimate.
+    /// Peers whose fresh claims made the estimate.
     pub peers: usize,
-    /// Whether the node estimates progress (false: `estimate` is only our own count).
+    /// Whether peers' claims back the estimate (false: `estimate` is only our own count).
     pub estimated: bool,
+    /// Whether fast catch-up is running.
+    #[serde(default)]
+    pub catching_up: bool,
+    /// Whether a reconciliation session of ours is running.
+    #[serde(default)]
+    pub reconciling: bool,
+    /// The highest global time a peer claimed.
+    #[serde(default)]
+    pub peer_global_time: u64,
+    /// Peers known to speak the sync extensions (fast catch-up or reconciliation).
+    #[serde(default)]
+    pub extension_peers: usize,
 }
 
 /// A joined community.

@@ -49,6 +49,11 @@ try {
   await b.waitForSelector(`#feed .msg.undone .text:text-is("${text}")`, { timeout: 20000 });
   // B's candidate table lists A.
   await b.waitForSelector("#candidates tr", { timeout: 15000 });
+  // B's sync progress is the node's estimate from A's claim, and B holds all of it.
+  await b.locator("#sync .small", { hasText: /\(100\.0%, from [1-9]\d* peers/ })
+    .waitFor({ state: "attached", timeout: 30000 });
+  const bar = await b.locator("#sync .bar > div").first().getAttribute("style");
+  if (!/width:\s*100(\.0)?%/.test(bar || "")) problems.push("B: sync bar style " + bar);
   if (shots) {
     await a.screenshot({ path: join(shots, "dashboard-a.png"), fullPage: true });
     await b.screenshot({ path: join(shots, "dashboard-b.png"), fullPage: true });

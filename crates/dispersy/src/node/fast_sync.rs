@@ -60,10 +60,12 @@ impl Node {
     /// forgotten requests.
     pub(crate) fn sync_timeout(&mut self, now: Instant, community: CommunityId) {
         let max_age = self.config.walker.request_timeout;
+        let delay_timeout = self.config.delay_timeout;
         let Some(c) = self.communities.get_mut(&community) else {
             return;
         };
         let s = &mut c.sync;
+        s.expire_waiting(now, delay_timeout);
         if s.catching_up() {
             s.catchup.handle_timeout(now);
         }
@@ -143,7 +145,11 @@ impl Node {
         {
             return;
         }
-        let target = s.progress.report(now).global_time;
+        let report = s.progress.report(now);
+        let (target, expected) = (
+            report.global_time,
+            report.estimate - report.held.min(report.estimate),
+        );
         let amplification = &self.shared.amplification;
         let fast: Vec<SocketAddr> = fast_peers(s, now, config.progress.stale_after)
             .into_iter()
@@ -161,7 +167,7 @@ impl Node {
         };
         let s = &mut c.sync;
         s.catchup = Catchup::new(catchup_config);
-        s.catchup.start(target);
+        s.catchup.start_sized(target, expected);
         s.catchup.set_limit(acceptable);
         for peer in fast {
             s.catchup.add_peer(peer, now);
@@ -306,6 +312,8 @@ impl Node {
             .filter(|(addr, p)| {
                 p.hello.is_some_and(|h| h.reconcile)
                     && now.saturating_duration_since(p.seen) <= stale
+                    && p.reconciled_by
+                        .is_none_or(|at| now >= at + config.reconcile_interval)
                     && verified.contains(addr)
                     && self.shared.amplification.is_proven(now, **addr)
             })

@@ -416,13 +416,15 @@ impl Node {
                 } else {
                     self.request_for(&inc, &waiting)
                 };
-                if matches!(waiting, Waiting::Sequence { .. }) {
-                    self.sync_delayed(now, &inc);
-                }
                 if matches!(waiting, Waiting::Proof { .. }) && inc.deadline.is_none() {
                     self.push_proofs(&inc)?;
                 }
-                self.delay_raw(now, inc.community, raw, waiting, request);
+                let queued = self.delay_raw(now, inc.community, raw, waiting, request);
+                // Only what the delay queue kept goes into catch-up filters: a dropped message
+                // must be sent to us again.
+                if queued && matches!(waiting, Waiting::Sequence { .. }) {
+                    self.sync_delayed(now, &inc);
+                }
                 Ok(())
             }
         }
@@ -753,7 +755,8 @@ impl Node {
         }
     }
 
-    /// Puts a datagram in its community's delay queue and sends the request, if new.
+    /// Puts a datagram in its community's delay queue and sends the request, if new. Returns
+    /// whether the queue kept it.
     pub(crate) fn delay_raw(
         &mut self,
         now: Instant,
@@ -761,17 +764,20 @@ impl Node {
         raw: Raw,
         waiting: Waiting,
         request: Option<Bytes>,
-    ) {
+    ) -> bool {
         let request = request.or_else(|| self.request_for_waiting(community, &waiting));
         let Some(c) = self.communities.get_mut(&community) else {
-            return;
+            return false;
         };
         let source = raw.source;
         match c
             .delayed
             .push(now, raw.source, raw.datagram, waiting, raw.deadline)
         {
-            Pushed::Full => self.count_drop(Some(community), DropReason::DelayQueueFull),
+            Pushed::Full => {
+                self.count_drop(Some(community), DropReason::DelayQueueFull);
+                false
+            }
             pushed => {
                 c.stats.delayed(waiting.name());
                 if pushed == Pushed::QueuedRequest
@@ -779,6 +785,7 @@ impl Node {
                 {
                     self.send(now, Some(community), source, request, Gate::Answer(source));
                 }
+                true
             }
         }
     }

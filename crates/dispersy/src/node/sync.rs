@@ -338,6 +338,9 @@ impl Node {
                     };
                     c.sync.stats.reconcile_bytes_received += value.len() as u64;
                     c.sync.progress.on_reconcile_start(requester, &message, now);
+                    if let Some(p) = c.sync.peers.get_mut(&requester) {
+                        p.reconciled_by = Some(now);
+                    }
                     if outcome.prefer_bloom() {
                         // Far apart: end the session; whichever side is behind catches up
                         // with Bloom filters (we fetch the differing ranges from a fast peer).

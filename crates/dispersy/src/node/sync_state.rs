@@ -107,6 +107,10 @@ pub(crate) struct PeerSync {
     pub(crate) hello: Option<SyncHello>,
     /// When we last heard from it.
     pub(crate) seen: Instant,
+    /// When it last sent us a `RECONCILE` of its own session: reconciliation is symmetric, so
+    /// we start no session of ours with it for a while (both sides starting at once doubles
+    /// the traffic and finds nothing more).
+    pub(crate) reconciled_by: Option<Instant>,
 }
 
 /// What an introduction-request of ours in flight was for.
@@ -261,6 +265,7 @@ impl SyncState {
             extensions: false,
             hello: None,
             seen: now,
+            reconciled_by: None,
         });
         entry.extensions |= extensions;
         entry.seen = now;
@@ -311,6 +316,25 @@ impl SyncState {
             }
         }
         self.waiting.insert(key, (packet, now));
+    }
+
+    /// Forgets waiting messages older than `timeout` (the delay queue dropped them unstored)
+    /// and fetches their catch-up ranges again: their filters claimed them.
+    pub(crate) fn expire_waiting(&mut self, now: Instant, timeout: Duration) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let mut expired = Vec::new();
+        self.waiting.retain(|(gt, _), (_, at)| {
+            let keep = now.saturating_duration_since(*at) < timeout;
+            if !keep {
+                expired.push(*gt);
+            }
+            keep
+        });
+        for gt in expired {
+            self.catchup.reopen(gt);
+        }
     }
 
     /// The waiting messages of `low..=high` that are still in the delay queue.

@@ -76,6 +76,11 @@ pub struct Config {
     pub loss_threshold: f64,
     /// Round-trip time assumed before the first sample.
     pub initial_rtt: Duration,
+    /// A response slower than twice the smallest round trip plus this means a queue is
+    /// building on the link (the budget shrinks by a quarter). The slack keeps the requester's
+    /// own backlog (it is still storing the previous response when the next arrives) from
+    /// passing for one: that backlog is no reason to ask for less, it only adds requests.
+    pub queue_slack: Duration,
     /// Shortest request timeout.
     pub min_timeout: Duration,
     /// Shortest wait after the last packet of a response before it counts as complete.
@@ -116,6 +121,7 @@ impl Default for Config {
             step: 8 * 1024,
             loss_threshold: 0.1,
             initial_rtt: Duration::from_millis(500),
+            queue_slack: Duration::from_millis(100),
             min_timeout: Duration::from_secs(1),
             min_grace: Duration::from_millis(20),
             classic_interval: Duration::from_secs(5),
@@ -160,6 +166,9 @@ pub struct Stats {
     pub splits: u64,
     /// Responses that asked for more (re-asked at once).
     pub reasks: u64,
+    /// Finished ranges fetched again because a message of theirs waiting in the delay queue
+    /// was dropped.
+    pub reopened: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -253,12 +262,26 @@ impl Catchup {
     /// Starts catching up on `1..=target` (what peers report as their global time) and
     /// everything above it. Does nothing while a catch-up is running.
     pub fn start(&mut self, target: GlobalTime) {
+        self.start_sized(target, 0);
+    }
+
+    /// [`Catchup::start`] when peers claim to hold about `expected` messages more than we
+    /// do: the axis is cut into slices of about one filter's capacity each (at least
+    /// `initial_slices`, at most half of `max_ranges`). Ranges are fetched lowest first, so
+    /// with slices that small the messages of a higher range in flight wait in the delay
+    /// queue (for the sequence numbers below them) only until the range under it completes;
+    /// slices of a hundred thousand messages would fill the delay queue instead.
+    pub fn start_sized(&mut self, target: GlobalTime, expected: u64) {
         if !self.ranges.is_empty() && !self.is_done() {
             return;
         }
         self.ranges.clear();
         let target = target.max(GlobalTime(1));
-        let slices = (self.config.initial_slices.max(1) as u64).min(target.0);
+        let by_density = expected / self.config.range_capacity.max(1) as u64;
+        let slices = by_density
+            .max(self.config.initial_slices.max(1) as u64)
+            .min((self.config.max_ranges / 2).max(1) as u64)
+            .min(target.0);
         let mut low = 1u64;
         for k in 1..=slices {
             let high = if k == slices {
@@ -332,6 +355,54 @@ impl Catchup {
                 state: State::Done,
             },
         );
+    }
+
+    /// Fetches the range holding `gt` again (a message of it we counted on, one waiting in the
+    /// delay queue, was dropped before it could be stored). Does nothing when no catch-up
+    /// runs or the range is pending or in flight already.
+    pub fn reopen(&mut self, gt: GlobalTime) {
+        if self.is_done() {
+            return;
+        }
+        let Some((&low, r)) = self.ranges.range(..=gt).next_back() else {
+            return;
+        };
+        if gt > r.high || r.state != State::Done {
+            return;
+        }
+        let high = r.high;
+        if self.ranges.len() + 2 > self.config.max_ranges {
+            // No room to cut out a slice: fetch the whole finished range again.
+            self.set_state(low, State::Pending);
+            return;
+        }
+        // Cut out one capacity's worth of global time around `gt` (finished ranges merge, so
+        // the finished one may span most of the axis).
+        let half = (self.config.range_capacity.max(2) / 2) as u64;
+        let from = GlobalTime(gt.0.saturating_sub(half)).max(low);
+        let to = GlobalTime(gt.0.saturating_add(half)).min(high);
+        if from > low
+            && let Some(r) = self.ranges.get_mut(&low)
+        {
+            r.high = from.saturating_sub(1);
+        }
+        self.ranges.insert(
+            from,
+            Range {
+                high: to,
+                state: State::Pending,
+            },
+        );
+        if to < high {
+            self.ranges.insert(
+                to.next(),
+                Range {
+                    high,
+                    state: State::Done,
+                },
+            );
+        }
+        self.stats.reopened += 1;
     }
 
     /// Whether every range is finished (or catch-up never started).
@@ -737,9 +808,7 @@ impl Catchup {
             .summary
             .map_or(o.got_bytes.saturating_mul(2) >= o.budget as u64, |s| s.more);
         let rtt = response_at.saturating_duration_since(o.sent_at);
-        let queueing = link
-            .min_rtt
-            .is_some_and(|m| rtt > m * 2 + Duration::from_millis(10));
+        let queueing = link.min_rtt.is_some_and(|m| rtt > m * 2 + c.queue_slack);
         if loss > c.loss_threshold {
             let at_floor = link.budget <= c.min_budget;
             link.budget = (link.budget / 2).max(c.min_budget);
@@ -888,6 +957,61 @@ mod tests {
         c.handle_timeout(t0 + ms(300));
         assert_eq!(c.budget(&r.peer), Some((before / 2).max(DEFAULT_BUDGET)));
         assert_eq!(c.stats().lost, 9);
+    }
+
+    #[test]
+    fn slices_follow_the_expected_count() {
+        let config = Config {
+            range_capacity: 1_000,
+            ..Config::default()
+        };
+        // 100,000 expected messages: a hundred slices of about one filter's capacity.
+        let mut c = Catchup::new(config);
+        c.start_sized(GlobalTime(100_000), 100_000);
+        assert_eq!(c.remaining(), 100);
+        // Few expected: the configured minimum.
+        let mut c = Catchup::new(config);
+        c.start_sized(GlobalTime(100_000), 10);
+        assert_eq!(c.remaining(), config.initial_slices);
+        // Never more than half the range table, nor more than global times.
+        let mut c = Catchup::new(Config {
+            max_ranges: 64,
+            ..config
+        });
+        c.start_sized(GlobalTime(100_000), 10_000_000);
+        assert_eq!(c.remaining(), 32);
+        let mut c = Catchup::new(config);
+        c.start_sized(GlobalTime(20), 1_000_000);
+        assert_eq!(c.remaining(), 20);
+    }
+
+    #[test]
+    fn reopen_fetches_a_slice_of_a_finished_range_again() {
+        let mut c = Catchup::new(Config {
+            range_capacity: 100,
+            ..Config::default()
+        });
+        // Idle: nothing to reopen.
+        c.reopen(GlobalTime(5));
+        assert!(c.is_done());
+        c.fetch([(GlobalTime(1_000), GlobalTime(2_000))]);
+        // 1..=999 finished; 1,000..=2,000 pending; the rest finished.
+        assert!(!c.covers(GlobalTime(500)));
+        c.reopen(GlobalTime(500));
+        assert_eq!(c.stats().reopened, 1);
+        assert!(
+            c.covers(GlobalTime(450)) && c.covers(GlobalTime(500)) && c.covers(GlobalTime(550))
+        );
+        assert!(!c.covers(GlobalTime(449)) && !c.covers(GlobalTime(551)));
+        assert_eq!(c.remaining(), 2);
+        // Pending already: nothing changes.
+        c.reopen(GlobalTime(1_500));
+        c.reopen(GlobalTime(500));
+        assert_eq!(c.stats().reopened, 1);
+        // At the edge of the axis.
+        c.reopen(GlobalTime(1));
+        assert!(c.covers(GlobalTime(1)) && c.covers(GlobalTime(51)) && !c.covers(GlobalTime(52)));
+        assert_eq!(c.remaining(), 3);
     }
 
     #[test]

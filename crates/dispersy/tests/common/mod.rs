@@ -61,12 +61,21 @@ pub fn outsider(n: u64) -> PrivateKey {
 
 /// The microblog of the permission docs, plus a few metas for the pipeline tests.
 pub fn define(master: PublicKey) -> Result<Definition, DefinitionError> {
+    // Packets move only where the tests move them: no Bloom-filter sync.
+    define_with(master, false)
+}
+
+/// [`define`] with Bloom-filter sync on (the node answers sync blocks and reconciliation).
+pub fn define_syncing(master: PublicKey) -> Result<Definition, DefinitionError> {
+    define_with(master, true)
+}
+
+fn define_with(master: PublicKey, bloom_sync: bool) -> Result<Definition, DefinitionError> {
     let text: Arc<Layout> = Arc::new(Layout::Text);
     Definition::builder(master)
         .kind("microblog")
-        // Packets move only where the tests move them: no Bloom-filter sync.
         .settings(Settings {
-            bloom_sync: false,
+            bloom_sync,
             ..Settings::default()
         })
         .meta(
@@ -149,8 +158,22 @@ impl Blog {
         Blog::with_stores(n, seed).0
     }
 
+    /// A blog whose nodes answer Bloom-filter sync and reconciliation (nobody walks unless a
+    /// test adds peers).
+    pub fn syncing(n: usize, seed: u64) -> Blog {
+        Blog::founded(n, seed, define_syncing).0
+    }
+
     /// A blog whose nodes' stores the test can keep (to restart a node on its store).
     pub fn with_stores(n: usize, seed: u64) -> (Blog, Vec<SharedStore>) {
+        Blog::founded(n, seed, define)
+    }
+
+    fn founded(
+        n: usize,
+        seed: u64,
+        define: fn(PublicKey) -> Result<Definition, DefinitionError>,
+    ) -> (Blog, Vec<SharedStore>) {
         let stores: Vec<SharedStore> = (0..n).map(|_| SharedStore::default()).collect();
         let mut net = Network::new(seed);
         for (i, store) in stores.iter().enumerate() {

@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use dispersy::community::spec::CommunitySpec;
 use dispersy::ids::{CommunityId, GlobalTime, MemberId};
-use dispersy::node::AddressStatus;
 use dispersy::node::Node;
+use dispersy::node::{AddressStatus, SyncStatus};
 use dispersy::walker;
 use dispersy::wire::builtin::ConnectionType;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ use crate::daemon::views::{
 };
 
 /// Optional parts of the node this build wires into the API.
-pub const FEATURES: &[&str] = &["walker", "permissions"];
+pub const FEATURES: &[&str] = &["walker", "permissions", "sync"];
 
 /// Parses a community id from a path or body, answering 400 when malformed.
 pub fn parse_community(s: &str) -> ApiResult<CommunityId> {
@@ -61,6 +61,8 @@ pub struct Live {
     pub held: u64,
     /// The master key (hex), once known.
     pub master_key: Option<String>,
+    /// The node's sync status.
+    pub sync: Option<SyncStatus>,
 }
 
 /// Reads a community's live figures on the node task.
@@ -83,17 +85,36 @@ pub fn live(node: &Node, id: &CommunityId) -> Live {
         messages,
         held,
         master_key: def.master().key().map(|k| hex::encode(k.to_bin())),
+        sync: node.sync_status(id),
     }
 }
 
-/// Sync progress from what we hold (the node's estimate replaces this once it has one).
+/// Sync progress: the node's status (held versus the estimate from peers' claims), or our own
+/// count when the node has none for the community.
 pub fn sync_view(live: &Live) -> SyncView {
-    SyncView {
-        held: live.held,
-        estimate: live.held,
-        fraction: 1.0,
-        peers: 0,
-        estimated: false,
+    match &live.sync {
+        Some(s) => SyncView {
+            held: s.held,
+            estimate: s.estimate,
+            fraction: s.fraction,
+            peers: s.peers,
+            estimated: s.peers > 0,
+            catching_up: s.catching_up,
+            reconciling: s.reconciling,
+            peer_global_time: s.peer_global_time.0,
+            extension_peers: s.extension_peers,
+        },
+        None => SyncView {
+            held: live.held,
+            estimate: live.held,
+            fraction: 1.0,
+            peers: 0,
+            estimated: false,
+            catching_up: false,
+            reconciling: false,
+            peer_global_time: 0,
+            extension_peers: 0,
+        },
     }
 }
 

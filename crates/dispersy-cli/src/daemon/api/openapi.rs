@@ -131,9 +131,20 @@ fn schemas() -> Value {
     let traffic = obj(&["packets", "bytes"], json!({ "packets": i, "bytes": i }));
     let counts = json!({ "type": "object", "additionalProperties": i });
     let sync = obj(
-        &["held", "estimate", "fraction", "peers", "estimated"],
+        &[
+            "held",
+            "estimate",
+            "fraction",
+            "peers",
+            "estimated",
+            "catching_up",
+            "reconciling",
+            "peer_global_time",
+            "extension_peers",
+        ],
         json!({ "held": i, "estimate": i, "fraction": { "type": "number" }, "peers": i,
-                "estimated": b }),
+                "estimated": b, "catching_up": b, "reconciling": b, "peer_global_time": i,
+                "extension_peers": i }),
     );
     let meta = obj(
         &[

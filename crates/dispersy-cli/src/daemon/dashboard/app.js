@@ -77,11 +77,20 @@ async function loadCommunities() {
   renderSync();
 }
 
+function syncActivity(s) {
+  if (s.catching_up) return ", catching up";
+  if (s.reconciling) return ", reconciling";
+  return "";
+}
+
 function renderSync() {
-  $("sync").replaceChildren(...state.communities.map((c) => el("div", {},
+  $("sync").replaceChildren(...state.communities.map((c) => el("div", { "data-id": c.id },
     el("div", { class: "small" }, c.name + " " + short(c.id) + ": " + c.sync.held + " of " +
-      c.sync.estimate + (c.sync.estimated ? " (from " + c.sync.peers + " peers)" : " (no estimate yet)")),
-    el("div", { class: "bar" }, el("div", { style: "width:" + (c.sync.fraction * 100).toFixed(1) + "%" })))));
+      c.sync.estimate + " (" + (c.sync.fraction * 100).toFixed(1) + "%" +
+      (c.sync.estimated ? ", from " + c.sync.peers + " peers" : ", no estimate yet") +
+      syncActivity(c.sync) + ")"),
+    el("div", { class: "bar", title: "sync " + (c.sync.fraction * 100).toFixed(1) + "%" },
+      el("div", { style: "width:" + (c.sync.fraction * 100).toFixed(1) + "%" })))));
 }
 
 async function selectCommunity(id) {
