@@ -43,7 +43,7 @@ fn deterministic(mut r: Results) -> Results {
 }
 
 #[test]
-fn same_seed_same_log_with_or_without_the_verification_cache() {
+fn same_seed_same_log_with_or_without_the_verification_cache_and_bloom_memo() {
     let sc = smoke();
     let seed = seed();
     eprintln!("dispersy smoke scenario, seed {seed} (set DISPERSY_SIM_SEED to change)");
@@ -65,6 +65,20 @@ fn same_seed_same_log_with_or_without_the_verification_cache() {
     assert!(c.adapter["verified_cache"].is_null());
     let hits = a.adapter["verified_cache"]["hits"].as_u64().unwrap();
     assert!(hits > 100, "cache hits {hits}");
+
+    let mut unmemoed = sc.clone();
+    unmemoed
+        .nodes
+        .config
+        .insert("bloom_memo".into(), toml::Value::Boolean(false));
+    let e = run(&unmemoed, seed);
+    assert_eq!(
+        a.event_log_hash, e.event_log_hash,
+        "seed {seed}: the Bloom memo changed the run"
+    );
+    assert!(e.adapter["bloom_memo"].is_null());
+    let memo_hits = a.adapter["bloom_memo"]["hits"].as_u64().unwrap();
+    assert!(memo_hits > 100, "Bloom memo hits {memo_hits}");
 
     let d = run(&sc, seed.wrapping_add(1));
     assert_ne!(a.event_log_hash, d.event_log_hash, "seed {seed}");

@@ -25,6 +25,10 @@ use bytes::Bytes;
 use crate::ids::GlobalTime;
 use crate::wire::builtin::SyncBlock;
 
+mod memo;
+
+pub use memo::{BloomMemo, BloomMemoStats, with_memo};
+
 /// Why a Bloom filter cannot be built.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum BloomError {
@@ -261,7 +265,10 @@ impl BloomFilter {
             out[..d.len()].copy_from_slice(&d);
         }
         match self.hash {
-            HashKind::Md5 => run::<Md5>(self.prefix, key, &mut digest),
+            HashKind::Md5 => match self.prefix.and_then(|p| memo::current_md5(p, key)) {
+                Some(d) => digest[..16].copy_from_slice(&d),
+                None => run::<Md5>(self.prefix, key, &mut digest),
+            },
             HashKind::Sha1 => run::<Sha1>(self.prefix, key, &mut digest),
             HashKind::Sha256 => run::<Sha256>(self.prefix, key, &mut digest),
             HashKind::Sha384 => run::<Sha384>(self.prefix, key, &mut digest),
@@ -351,6 +358,53 @@ mod tests {
             .unwrap_or(0x5eed_b100);
         eprintln!("seed {s} (set DISPERSY_TEST_SEED to reproduce)");
         s
+    }
+
+    /// Filters built and tested through a shared memo have the same bits and answers as without.
+    #[test]
+    fn memo_changes_no_bit_and_no_answer() {
+        let seed = seed();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let packets: Vec<Vec<u8>> = (0..300)
+            .map(|_| {
+                let len = rng.gen_range(1..400);
+                (0..len).map(|_| rng.r#gen()).collect()
+            })
+            .collect();
+        let probes: Vec<Vec<u8>> = (0..300)
+            .map(|_| {
+                let len = rng.gen_range(1..400);
+                (0..len).map(|_| rng.r#gen()).collect()
+            })
+            .collect();
+        // A small capacity so the memo also clears along the way.
+        let memo = std::sync::Arc::new(BloomMemo::new(200));
+        for round in 0..6u8 {
+            let prefix = if round == 5 { None } else { Some(rng.r#gen()) };
+            let bits = [8128u64, 1024, 65_528, 4096, 800, 8128][usize::from(round)];
+            let mut plain = BloomFilter::with_error_rate(bits, 0.01, prefix).unwrap();
+            let mut memoed = plain.clone();
+            let held = &packets[usize::from(round) * 30..usize::from(round) * 30 + 150];
+            for p in held {
+                plain.add(p);
+            }
+            with_memo(Some(&memo), || {
+                for p in held {
+                    memoed.add(p);
+                }
+            });
+            assert_eq!(plain, memoed, "seed {seed} round {round}");
+            for p in packets.iter().chain(&probes) {
+                let want = plain.contains(p);
+                let got = with_memo(Some(&memo), || memoed.contains(p));
+                assert_eq!(want, got, "seed {seed} round {round}");
+            }
+        }
+        let s = memo.stats();
+        assert!(
+            s.hits > 0 && s.misses > 0 && s.clears > 0,
+            "seed {seed}: {s:?}"
+        );
     }
 
     /// Worked by hand from the algorithm: MD5(00 'hello') = 8c0a 9293 4b5f ...; the chunks

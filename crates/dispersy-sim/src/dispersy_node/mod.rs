@@ -31,6 +31,8 @@
 //! store = "memory"          # or "sqlite" (feature `sqlite`)
 //! verified_cache = true     # share signature verdicts between nodes (see below)
 //! verified_cache_capacity = 1048576
+//! bloom_memo = true         # share Bloom-filter digests between nodes (see below)
+//! bloom_memo_capacity = 65536
 //! profile_updates = false   # each injection also updates the author's last-sync profile
 //! profile_history = 1
 //! check_packets = 1         # stored packets re-verified per node at each check
@@ -44,6 +46,12 @@
 //! [`VerifiedCache`]: a packet a thousand nodes receive is verified once. The cache only keeps
 //! valid signatures and does not change a node's random draws, so a run gives the same event
 //! log with or without it (a test checks this).
+//!
+//! With `bloom_memo`, the nodes share one [`BloomMemo`]: each sync filter hashes every packet
+//! it holds or tests with its own prefix byte, and the memo keeps those digests by packet content
+//! and prefix, so a thousand nodes hash a packet once per prefix rather than once per filter. A
+//! hit returns the very digest a miss computes, so the event log is the same with or without it
+//! (a test checks this too).
 //!
 //! # Invariants (at every sample when `metrics.invariants`)
 //!
@@ -65,6 +73,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use dispersy::bloom::BloomMemo;
 use dispersy::community::payload::Layout;
 use dispersy::community::policy::Destination;
 use dispersy::community::{Definition, MetaMessage, Settings};
@@ -151,6 +160,10 @@ pub struct DispersyConfig {
     pub verified_cache: bool,
     /// Signatures the shared cache holds.
     pub verified_cache_capacity: usize,
+    /// Share Bloom-filter digests between nodes.
+    pub bloom_memo: bool,
+    /// Packets the shared Bloom memo holds (it clears when full).
+    pub bloom_memo_capacity: usize,
     /// Each injection also updates the author's profile.
     pub profile_updates: bool,
     /// Profiles kept per member.
@@ -177,6 +190,8 @@ impl Default for DispersyConfig {
             store: StoreKind::Memory,
             verified_cache: true,
             verified_cache_capacity: 1 << 20,
+            bloom_memo: true,
+            bloom_memo_capacity: 1 << 16,
             profile_updates: false,
             profile_history: 1,
             check_packets: 1,
@@ -196,13 +211,14 @@ impl DispersyConfig {
         if cfg.push > 1 << 16
             || cfg.random_peers > 1024
             || !(1..=1 << 24).contains(&cfg.verified_cache_capacity)
+            || !(1..=1 << 20).contains(&cfg.bloom_memo_capacity)
             || cfg.profile_history == 0
             || cfg.check_packets > 1000
             || cfg.check_members > 1000
             || cfg.step_interval < Span::millis(10)
         {
             return Err(bad(
-                &"push at most 65536, random_peers at most 1024, verified_cache_capacity in 1..=2^24, profile_history positive, check_packets and check_members at most 1000, step_interval at least 10ms",
+                &"push at most 65536, random_peers at most 1024, verified_cache_capacity in 1..=2^24, bloom_memo_capacity in 1..=2^20, profile_history positive, check_packets and check_members at most 1000, step_interval at least 10ms",
             ));
         }
         if cfg.store == StoreKind::Sqlite && !cfg!(feature = "sqlite") {
@@ -265,6 +281,7 @@ pub struct DispersyAdapter {
     def: Definition,
     community: CommunityId,
     cache: Option<Arc<VerifiedCache>>,
+    bloom: Option<Arc<BloomMemo>>,
     /// Injected posts by message id.
     items: BTreeMap<MessageId, ItemId>,
     /// Every member that ever ran, in order, for the checks.
@@ -286,10 +303,14 @@ impl DispersyAdapter {
         let cache = cfg
             .verified_cache
             .then(|| Arc::new(VerifiedCache::new(cfg.verified_cache_capacity)));
+        let bloom = cfg
+            .bloom_memo
+            .then(|| Arc::new(BloomMemo::new(cfg.bloom_memo_capacity)));
         Ok(DispersyAdapter {
             community: def.id(),
             def,
             cache,
+            bloom,
             items: BTreeMap::new(),
             members: Vec::new(),
             member_set: BTreeSet::new(),
@@ -399,6 +420,7 @@ impl DispersyAdapter {
             role: spec.role,
             store_errors: 0,
             last_error: None,
+            bloom: self.bloom.clone(),
         };
         if let Some(e) = error {
             node.failed(e);
@@ -655,6 +677,7 @@ impl Adapter for DispersyAdapter {
             "store_errors": nodes.iter().map(|n| n.store_errors).sum::<u64>(),
             "stored_posts_per_peer": posts,
             "verified_cache": self.cache.as_ref().map(|c| c.stats()),
+            "bloom_memo": self.bloom.as_ref().map(|c| c.stats()),
             "sync": self.sync_totals(nodes.iter().copied()),
             "counters": self.counters(nodes.into_iter()),
         })

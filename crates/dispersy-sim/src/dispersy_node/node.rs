@@ -3,7 +3,10 @@
 
 use std::net::SocketAddr;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use dispersy::bloom::{BloomMemo, with_memo};
 use dispersy::crypto::PrivateKey;
 use dispersy::node::{Event, Node, NodeError};
 use dispersy::time::Instant;
@@ -43,6 +46,8 @@ pub struct DispersyNode {
     /// Inputs the node could not process because its store failed.
     pub(super) store_errors: u64,
     pub(super) last_error: Option<String>,
+    /// The Bloom memo shared by the adapter's nodes, in use during each input.
+    pub(super) bloom: Option<Arc<BloomMemo>>,
 }
 
 impl DispersyNode {
@@ -89,12 +94,16 @@ impl SimNode for DispersyNode {
     type Event = Event;
 
     fn handle_datagram(&mut self, now: Instant, from: SocketAddr, contents: Bytes) {
-        let r = self.node.handle_datagram(now, from, contents);
+        let node = &mut self.node;
+        let r = with_memo(self.bloom.as_ref(), || {
+            node.handle_datagram(now, from, contents)
+        });
         self.outcome(r);
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        let r = self.node.handle_timeout(now);
+        let node = &mut self.node;
+        let r = with_memo(self.bloom.as_ref(), || node.handle_timeout(now));
         self.outcome(r);
     }
 
