@@ -102,6 +102,14 @@ fn client_commands() {
         "{out}"
     );
 
+    // Alone, the node cannot know what its peers hold: a bounded wait gives up and says why.
+    let (ok, _, err) = dispersy(&api, &["status", "--wait-sync", "--timeout", "1"]);
+    assert!(!ok);
+    assert!(
+        err.contains("not in sync yet") && err.contains("chat has no estimate"),
+        "{err}"
+    );
+
     let (ok, _, err) = dispersy("http://127.0.0.1:9", &["status"]);
     assert!(!ok);
     assert!(err.contains("cannot reach the node's API"), "{err}");

@@ -428,6 +428,10 @@ pub struct StatusArgs {
     /// Show catch-up progress bars until every community has what its peers have.
     #[arg(long)]
     wait_sync: bool,
+    /// With --wait-sync: give up after this many seconds (exit status 1). Without it, wait
+    /// until done or Ctrl-C.
+    #[arg(long, value_name = "SECONDS", requires = "wait_sync")]
+    timeout: Option<u64>,
 }
 
 fn bytes(n: u64) -> String {
@@ -449,7 +453,7 @@ fn bytes(n: u64) -> String {
 pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let client = args.conn.client();
     if args.wait_sync {
-        return wait_sync(&client);
+        return wait_sync(&client, args.timeout.map(Duration::from_secs));
     }
     let node: NodeView = client.get("/api/v1/node", &[])?;
     let list: CommunityList = client.get("/api/v1/communities", &[])?;
@@ -522,8 +526,10 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Progress bars of every community's catch-up, until each holds what its peers claim.
-fn wait_sync(client: &Client) -> anyhow::Result<ExitCode> {
+/// Progress bars of every community's catch-up, until each holds what its peers claim (or
+/// `timeout` passed: an error that says which communities are not there yet and why).
+fn wait_sync(client: &Client, timeout: Option<Duration>) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
     let multi = MultiProgress::new();
     let style = ProgressStyle::with_template("{prefix:<20} {bar:40} {pos}/{len} {msg}")
         .unwrap_or_else(|_| ProgressStyle::default_bar());
@@ -552,8 +558,10 @@ fn wait_sync(client: &Client) -> anyhow::Result<ExitCode> {
             };
             bar.set_message(if c.sync.estimated {
                 format!("from {} peers{activity}", c.sync.peers)
+            } else if c.candidates > 0 {
+                format!("(no estimate: no peer claims what it holds{activity})")
             } else {
-                format!("(no estimate yet{activity})")
+                format!("(no estimate yet: no peers{activity})")
             });
             done &= c.sync.estimated && c.sync.held >= c.sync.estimate;
         }
@@ -562,6 +570,24 @@ fn wait_sync(client: &Client) -> anyhow::Result<ExitCode> {
                 b.finish();
             }
             return Ok(ExitCode::SUCCESS);
+        }
+        if timeout.is_some_and(|t| started.elapsed() >= t) {
+            for (_, b) in &bars {
+                b.abandon();
+            }
+            let waiting: Vec<String> = list
+                .communities
+                .iter()
+                .filter(|c| !(c.sync.estimated && c.sync.held >= c.sync.estimate))
+                .map(|c| {
+                    if c.sync.estimated {
+                        format!("{} holds {} of {}", c.name, c.sync.held, c.sync.estimate)
+                    } else {
+                        format!("{} has no estimate of what its peers hold", c.name)
+                    }
+                })
+                .collect();
+            anyhow::bail!("not in sync yet: {}", waiting.join("; "));
         }
         std::thread::sleep(Duration::from_millis(500));
     }
