@@ -1,39 +1,15 @@
 //! The same scenario and seed give the same event log; another seed gives another. CI relies on
 //! this test to run the smoke scenario twice.
 
+mod common;
+
 use std::path::PathBuf;
 
+use common::{deterministic, run, scenario, seed};
 use dispersy_sim::{Results, RunOptions, Scenario, run_scenario};
 
 fn smoke() -> Scenario {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../simulations/smoke.toml");
-    Scenario::load(&path).expect("smoke scenario loads")
-}
-
-fn seed() -> u64 {
-    std::env::var("DISPERSY_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-fn run(sc: &Scenario, seed: u64) -> Results {
-    let opts = RunOptions {
-        seed: Some(seed),
-        write_outputs: false,
-        ..RunOptions::default()
-    };
-    match run_scenario(sc, &opts, &mut |_| {}) {
-        Ok(outcome) => outcome.results,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Everything but the wall-clock fields.
-fn deterministic(mut r: Results) -> Results {
-    r.wall_s = 0.0;
-    r.events_per_sec = 0.0;
-    r
+    scenario("smoke.toml")
 }
 
 #[test]

@@ -2,44 +2,17 @@
 //! with or without the shared verification cache; another seed gives another. CI runs this.
 #![allow(clippy::unwrap_used)]
 
-use std::path::PathBuf;
+mod common;
 
-use dispersy_sim::{Results, RunOptions, Scenario, Span, run_scenario};
+use common::{deterministic, run, scenario, seed};
+use dispersy_sim::{Scenario, Span};
 
 /// The smoke scenario cut to its first 60 s (churn from 20 s, the partition from 40 s to 55 s,
 /// most of the posts): four runs of it stay within a few seconds in a debug build.
 fn smoke() -> Scenario {
-    let path =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../simulations/dispersy-smoke.toml");
-    let mut sc = Scenario::load(&path).expect("dispersy smoke scenario loads");
+    let mut sc = scenario("dispersy-smoke.toml");
     sc.duration = Span::secs(60);
     sc
-}
-
-fn seed() -> u64 {
-    std::env::var("DISPERSY_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
-}
-
-fn run(sc: &Scenario, seed: u64) -> Results {
-    let opts = RunOptions {
-        seed: Some(seed),
-        write_outputs: false,
-        ..RunOptions::default()
-    };
-    match run_scenario(sc, &opts, &mut |_| {}) {
-        Ok(outcome) => outcome.results,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Everything but the wall-clock fields.
-fn deterministic(mut r: Results) -> Results {
-    r.wall_s = 0.0;
-    r.events_per_sec = 0.0;
-    r
 }
 
 #[test]
