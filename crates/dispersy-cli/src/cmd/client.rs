@@ -526,6 +526,11 @@ pub fn status(args: &StatusArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether a community holds what its peers claim (an estimate is needed to know).
+fn in_sync(c: &CommunityView) -> bool {
+    c.sync.estimated && c.sync.held >= c.sync.estimate
+}
+
 /// Progress bars of every community's catch-up, until each holds what its peers claim (or
 /// `timeout` passed: an error that says which communities are not there yet and why).
 fn wait_sync(client: &Client, timeout: Option<Duration>) -> anyhow::Result<ExitCode> {
@@ -563,7 +568,7 @@ fn wait_sync(client: &Client, timeout: Option<Duration>) -> anyhow::Result<ExitC
             } else {
                 format!("(no estimate yet: no peers{activity})")
             });
-            done &= c.sync.estimated && c.sync.held >= c.sync.estimate;
+            done &= in_sync(c);
         }
         if done {
             for (_, b) in &bars {
@@ -578,7 +583,7 @@ fn wait_sync(client: &Client, timeout: Option<Duration>) -> anyhow::Result<ExitC
             let waiting: Vec<String> = list
                 .communities
                 .iter()
-                .filter(|c| !(c.sync.estimated && c.sync.held >= c.sync.estimate))
+                .filter(|c| !in_sync(c))
                 .map(|c| {
                     if c.sync.estimated {
                         format!("{} holds {} of {}", c.name, c.sync.held, c.sync.estimate)
